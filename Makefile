@@ -1,0 +1,35 @@
+# locked-run's build and test entry points. `make test` is what CI runs.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: build test deps java check-format vet fuzz-seeds bench chaos-long clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/locked-run ./cmd/locked-run
+
+# deps installs what the tests need: DynamoDB Local (pinned in
+# package-lock.json) and a Java runtime to run it.
+deps: java node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "installing Java 17 for DynamoDB Local"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	@java -version 2>&1 | head -1
+
+check-format:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+test: deps check-format vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,72 @@
+package lock
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors. Callers branch on them with errors.Is.
+var (
+	// ErrHeld means another owner holds the key. Errors that carry the
+	// holder are *HeldError, which matches ErrHeld.
+	ErrHeld = errors.New("lock is held")
+
+	// ErrLost means this process can no longer assume it holds the lock:
+	// a renewal found another owner or no item, or renewals failed for
+	// longer than the renew deadline. Lease.Err wraps it.
+	ErrLost = errors.New("lock lost")
+
+	// ErrNotHeld means the key is free; ForceRelease returns it when there
+	// is nothing to break.
+	ErrNotHeld = errors.New("lock is not held")
+
+	// ErrTableNotFound means the DynamoDB table does not exist (or is not
+	// visible to these credentials in this region).
+	ErrTableNotFound = errors.New("table not found")
+
+	// ErrAccessDenied means the credentials are not allowed the request.
+	ErrAccessDenied = errors.New("access denied")
+
+	// ErrInvalidKey means the key cannot name a lock: empty, or longer
+	// than DynamoDB's 2048-byte partition-key limit. It is returned before
+	// any request is made.
+	ErrInvalidKey = errors.New("invalid key")
+
+	// ErrInvalidConfig means a Config cannot be used: typically the lease
+	// is too short for the heartbeat and kill grace.
+	ErrInvalidConfig = errors.New("invalid lock configuration")
+)
+
+// A HeldError reports that a key is held by someone else, with what is known
+// of the holder. It matches ErrHeld.
+type HeldError struct {
+	Key    string
+	Holder Record
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("acquire %q: held by %s", e.Key, e.Holder.Describe())
+}
+
+// Is reports whether target is ErrHeld.
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }
+
+// Describe returns a short human description of the holder of r, such as
+// `ci-runner-7-4412-9f1c (host ci-runner-7, pid 4412) since 12:03:10Z`.
+func (r Record) Describe() string {
+	if !r.Held() {
+		return "nobody"
+	}
+	s := r.Owner
+	switch {
+	case r.Host != "" && r.PID != 0:
+		s += fmt.Sprintf(" (host %s, pid %d)", r.Host, r.PID)
+	case r.Host != "":
+		s += fmt.Sprintf(" (host %s)", r.Host)
+	}
+	if !r.Acquired.IsZero() {
+		s += " since " + r.Acquired.UTC().Format(time.RFC3339)
+	}
+	return s
+}

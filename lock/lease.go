@@ -1,0 +1,113 @@
+package lock
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// A Locker takes and inspects locks. Both backends implement it.
+type Locker interface {
+	// Acquire takes key and returns the held lease. It waits while the key
+	// is held, until ctx is done, unless opts.NoWait is set, in which case
+	// it returns a *HeldError at once. When ctx ends first, the error wraps
+	// ctx.Err(), and nothing is left held, even if a request that would
+	// have taken the lock was in flight.
+	Acquire(ctx context.Context, key string, opts AcquireOptions) (*Lease, error)
+
+	// Status returns the record of key; Record.Held is false when free.
+	Status(ctx context.Context, key string) (Record, error)
+
+	// List returns the records of every held key, sorted by key.
+	List(ctx context.Context) ([]Record, error)
+
+	// ForceRelease breaks the lock on key whatever its owner and returns
+	// the record it broke. It returns ErrNotHeld when the key is free.
+	// The fencing token is kept.
+	ForceRelease(ctx context.Context, key string) (Record, error)
+}
+
+// AcquireOptions says how Acquire waits.
+type AcquireOptions struct {
+	// NoWait makes Acquire fail with a *HeldError when the key is held,
+	// instead of waiting.
+	NoWait bool
+
+	// Progress is how often OnWait is called again while waiting. Zero
+	// means only once, when waiting starts.
+	Progress time.Duration
+
+	// OnWait, if not nil, is called from Acquire's goroutine when it first
+	// finds the key held and then every Progress while it still waits,
+	// with the holder last seen and how long Acquire has waited.
+	OnWait func(holder Record, waited time.Duration)
+}
+
+// A Lease is a held lock. It stays held until Release is called or Lost is
+// closed. Its methods are safe for concurrent use.
+type Lease struct {
+	rec Record // as written at acquisition: key, owner, identity, token
+
+	lost     chan struct{}
+	lostOnce sync.Once
+	mu       sync.Mutex
+	err      error
+
+	releaseOnce sync.Once
+	releaseErr  error
+	release     func(ctx context.Context) error
+}
+
+// newLease returns a held lease for rec. release is called at most once, by
+// Release; it must stop any renewal before it gives the lock up.
+func newLease(rec Record, release func(ctx context.Context) error) *Lease {
+	return &Lease{rec: rec, lost: make(chan struct{}), release: release}
+}
+
+// Key returns the locked key.
+func (l *Lease) Key() string { return l.rec.Key }
+
+// Owner returns this holder's owner id, unique to this acquisition.
+func (l *Lease) Owner() string { return l.rec.Owner }
+
+// Token returns the fencing token of this acquisition: greater than the
+// token of every earlier acquisition of the key.
+func (l *Lease) Token() uint64 { return l.rec.Token }
+
+// Record returns the record written when the lock was acquired.
+func (l *Lease) Record() Record { return l.rec }
+
+// Lost returns a channel that is closed, exactly once, when this process can
+// no longer assume it holds the lock: a renewal found another owner, or
+// renewals failed for longer than the renew deadline. Err then says which.
+// It is never closed by Release.
+func (l *Lease) Lost() <-chan struct{} { return l.lost }
+
+// Err returns nil while the lease is held, and after Lost is closed an error
+// wrapping ErrLost that says why.
+func (l *Lease) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// markLost records err (which should wrap ErrLost) and closes Lost. Only the
+// first call has an effect.
+func (l *Lease) markLost(err error) {
+	l.lostOnce.Do(func() {
+		l.mu.Lock()
+		l.err = err
+		l.mu.Unlock()
+		close(l.lost)
+	})
+}
+
+// Release stops renewing and gives the lock up, conditional on still being
+// its owner: it never removes another owner's lock. It is safe to call more
+// than once; later calls return the first call's result. Callers should pass
+// a fresh short-lived context, since the one that led to the release is
+// often already cancelled.
+func (l *Lease) Release(ctx context.Context) error {
+	l.releaseOnce.Do(func() { l.releaseErr = l.release(ctx) })
+	return l.releaseErr
+}
