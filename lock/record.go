@@ -1,6 +1,8 @@
 package lock
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -65,4 +67,18 @@ func ValidateKey(key string) error {
 		return fmt.Errorf("%w: key is %d bytes, longer than the %d-byte limit", ErrInvalidKey, len(key), MaxKeyBytes)
 	}
 	return nil
+}
+
+// NewOwnerID returns an owner id for one acquisition by id: readable, and
+// unique thanks to 4 random bytes, as in "ci-runner-7-4412-9f1c03ab". A new
+// id per acquisition is what makes cleanup "by owner" safe: no other
+// attempt, even of the same process, can carry it.
+func NewOwnerID(id Identity) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	host := id.Host
+	if host == "" {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s-%d-%s", host, id.PID, hex.EncodeToString(b))
 }
