@@ -36,6 +36,13 @@ var (
 	// ErrInvalidConfig means a Config cannot be used: typically the lease
 	// is too short for the heartbeat and kill grace.
 	ErrInvalidConfig = errors.New("invalid lock configuration")
+
+	// ErrForeignItem means the key's item in the DynamoDB table was not
+	// written by locked-run (a Terraform state lock sharing the table, say).
+	// Such an item is never modified; errors that report one are
+	// *ForeignItemError, which also matches ErrHeld, since the key cannot
+	// be had.
+	ErrForeignItem = errors.New("item is not a locked-run lock")
 )
 
 // A HeldError reports that a key is held by someone else, with what is known

@@ -1,0 +1,727 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/cenkalti/backoff/v4"
+	"github.com/hashicorp/go-hclog"
+)
+
+// DynamoAPI is the part of the DynamoDB API that the backend calls.
+// *dynamodb.Client satisfies it.
+type DynamoAPI interface {
+	GetItem(ctx context.Context, params *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(ctx context.Context, params *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	Scan(ctx context.Context, params *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	CreateTable(ctx context.Context, params *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	DescribeTable(ctx context.Context, params *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+}
+
+// DynamoConfig configures a Dynamo backend.
+type DynamoConfig struct {
+	// Client sends the requests. Required.
+	Client DynamoAPI
+	// Table is the name of the lock table. Required.
+	Table string
+	// Timing is validated by NewDynamo; zero fields take the defaults.
+	Timing Timing
+	// Identity is written into the item for waiters and status.
+	Identity Identity
+	// Clock decides every duration; nil means SystemClock(). Its wall time
+	// is only written into items for people to read.
+	Clock Clock
+	// Logger receives Debug logs of heartbeats, retries and takeovers; nil
+	// means a null logger.
+	Logger hclog.Logger
+}
+
+// Dynamo is the DynamoDB backend: one item per key in a table whose
+// partition key is the string attribute LockID. See the package
+// documentation for the safety argument and dynamo_item.go for the layout.
+//
+// Request rates: an uncontended acquire is one UpdateItem and a release one
+// more. A holder writes one UpdateItem every Timing.Heartbeat (every 10 s
+// with the defaults: 6 write units a minute). A waiter reads one strongly
+// consistent GetItem every Timing.Poll on average, jittered uniformly
+// between 0.5 and 1.5 times it (5 a second, 300 read units a minute with
+// the default 200 ms), plus one UpdateItem whenever it sees the key free or
+// expired.
+type Dynamo struct {
+	api    DynamoAPI
+	table  string
+	timing Timing
+	id     Identity
+	clock  Clock
+	log    hclog.Logger
+
+	// reqTimeout bounds each request; see requestTimeout.
+	reqTimeout time.Duration
+	// jitter spreads polls; tests replace it to make polls exact.
+	jitter func(time.Duration) time.Duration
+}
+
+const (
+	// maxRequestTimeout caps the deadline of one request. DynamoDB answers
+	// in milliseconds; a request still unanswered after seconds is lost in
+	// the network, and trying again on a new connection is the best bet.
+	maxRequestTimeout = 5 * time.Second
+	// minRequestTimeout keeps very short leases from giving requests less
+	// time than a healthy round trip on a loaded machine.
+	minRequestTimeout = 500 * time.Millisecond
+
+	// cleanupTimeout bounds the cleanup after an abandoned acquisition. It
+	// runs on a fresh context, since the caller's is already done.
+	cleanupTimeout = 5 * time.Second
+	// abandonWatch is how long that cleanup keeps removing this attempt's
+	// ownership when it cannot tell whether an acquiring write will still
+	// land: a request the client gave up on can still reach DynamoDB when
+	// the network delivers it late. A write landing later still holds the
+	// key only one lease, since nobody renews it.
+	abandonWatch = 2 * time.Second
+
+	// maxHolderLease caps the lease a waiter believes a holder promised.
+	// A larger LeaseMs is taken as this: waiting longer than a day on a
+	// silent item is never what anyone wants, and force-release exists.
+	maxHolderLease = 24 * time.Hour
+
+	// acquireRetryFor is how long Acquire keeps retrying transient errors
+	// (throttling, 5xx, timeouts) before it reports the last one: long
+	// enough to ride out a DynamoDB hiccup, short enough that an
+	// unreachable endpoint is reported within a minute.
+	acquireRetryFor = time.Minute
+)
+
+// requestTimeout returns the deadline of one request for t: a quarter of
+// the renew deadline, so that a heartbeat hung on a dead connection leaves
+// time for about three more attempts before the lease is lost, within
+// [minRequestTimeout, maxRequestTimeout].
+func requestTimeout(t Timing) time.Duration {
+	return min(max(t.renewDeadline()/4, minRequestTimeout), maxRequestTimeout)
+}
+
+// NewDynamo returns a Dynamo backend. It makes no request.
+func NewDynamo(cfg DynamoConfig) (*Dynamo, error) {
+	if cfg.Client == nil {
+		return nil, fmt.Errorf("%w: no DynamoDB client", ErrInvalidConfig)
+	}
+	if cfg.Table == "" {
+		return nil, fmt.Errorf("%w: no table name (--table)", ErrInvalidConfig)
+	}
+	timing, err := cfg.Timing.Validate()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	return &Dynamo{
+		api:        cfg.Client,
+		table:      cfg.Table,
+		timing:     timing,
+		id:         cfg.Identity,
+		clock:      cfg.Clock,
+		log:        cfg.Logger.Named("lock"),
+		reqTimeout: requestTimeout(timing),
+		jitter:     jitter,
+	}, nil
+}
+
+// jitter returns d scaled by a factor drawn uniformly from [0.5, 1.5), so
+// that waiters started together do not poll in lockstep.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.5 + rand.Float64()))
+}
+
+// noSDKRetries turns off the SDK's retryer for one call. The backend owns
+// the retry policy of lock writes: the standard retryer gives up after three
+// attempts, and its client-side retry quota fails with an error that looks
+// like the server's.
+func noSDKRetries(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} }
+
+// Table returns the name of the lock table.
+func (d *Dynamo) Table() string { return d.table }
+
+// Timing returns the validated timing, defaults filled in.
+func (d *Dynamo) Timing() Timing { return d.timing }
+
+// Acquire takes key. See Locker. The first request is the acquiring write
+// itself: a free key costs exactly one UpdateItem. While the key is held it
+// reads the item every Timing.Poll (jittered) and takes the key over once
+// it has seen the holder's record version unchanged for the holder's whole
+// lease on its own clock. An item that is not a locked-run lock is never
+// modified: Acquire returns a *ForeignItemError at once.
+func (d *Dynamo) Acquire(ctx context.Context, key string, opts AcquireOptions) (*Lease, error) {
+	if err := ValidateKey(key); err != nil {
+		return nil, fmt.Errorf("acquire %q: %w", key, err)
+	}
+	a := &acquisition{
+		d:     d,
+		key:   key,
+		opts:  opts,
+		owner: NewOwnerID(d.id),
+		start: d.clock.Now(),
+		sent:  make(map[string]time.Time),
+		log:   d.log.With("key", key),
+	}
+	lease, err := a.run(ctx)
+	if err != nil && a.unknown > 0 {
+		a.abandon(ctx)
+	}
+	return lease, err
+}
+
+// An acquisition is the state of one Acquire call.
+type acquisition struct {
+	d     *Dynamo
+	key   string
+	opts  AcquireOptions
+	owner string // unique to this call: cleanup by owner id is safe
+	start time.Time
+	log   hclog.Logger
+
+	// sent maps the RVN of each acquiring write to its send time: if a
+	// write whose answer was lost turns out to have landed, the lease is
+	// counted from when it was sent.
+	sent map[string]time.Time
+	// unknown counts the writes that may have taken the key without this
+	// call knowing (no answer, or an answer after ctx ended).
+	unknown int
+
+	notified     bool
+	nextProgress time.Time
+}
+
+// A sighting is a holder's record version as a waiter watches it.
+type sighting struct {
+	owner, rvn string
+	since      time.Time     // when the answer first carrying it was received
+	lease      time.Duration // the holder's promise, made sane
+}
+
+type step int
+
+const (
+	stepWrite    step = iota // the key looked free: take it
+	stepTakeover             // the watched version expired: take it over
+	stepRead                 // look at the item
+)
+
+func (a *acquisition) run(ctx context.Context) (*Lease, error) {
+	var (
+		watch   sighting
+		next    = stepWrite
+		retry   = a.retryPolicy()
+		lastErr error
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, a.ctxErr(err)
+		}
+		var (
+			item     map[string]types.AttributeValue
+			received time.Time
+			err      error
+		)
+		if next == stepRead {
+			item, err = a.d.getItem(ctx, a.key)
+			received = a.d.clock.Now()
+		} else {
+			var takeover *sighting
+			if next == stepTakeover {
+				takeover = &watch
+			}
+			var rec Record
+			var sentAt time.Time
+			rec, sentAt, err = a.write(ctx, takeover)
+			received = a.d.clock.Now()
+			if err == nil {
+				if takeover != nil {
+					a.log.Info("took over expired lock", "owner", rec.Owner, "previous", watch.owner, "token", rec.Token)
+				}
+				return a.won(ctx, rec, sentAt)
+			}
+			if ctx.Err() != nil {
+				// The write may have landed as ctx ended.
+				a.unknown++
+				return nil, a.ctxErr(ctx.Err())
+			}
+			var ccf *conditionFailedError
+			switch {
+			case errors.As(err, &ccf) && ccf.ItemKnown:
+				item, err = ccf.Item, nil
+			case errors.As(err, &ccf):
+				// No item came back: there is none, or the endpoint
+				// does not return it. Look.
+				next = stepRead
+				continue
+			case isTransient(err):
+				a.unknown++
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, a.ctxErr(ctx.Err())
+			}
+			if !isTransient(err) {
+				return nil, fmt.Errorf("acquire %q: %w", a.key, err)
+			}
+			lastErr = err
+			wait := retry.NextBackOff()
+			if wait == backoff.Stop {
+				return nil, fmt.Errorf("acquire %q: gave up after %s of failures: %w", a.key, acquireRetryFor, lastErr)
+			}
+			a.log.Debug("request failed, retrying", "error", err, "in", wait)
+			if err := sleep(ctx, a.d.clock, wait); err != nil {
+				return nil, a.ctxErr(err)
+			}
+			// Whatever happened, the item says where things stand.
+			next = stepRead
+			continue
+		}
+		retry.Reset()
+
+		if len(item) == 0 {
+			next = stepWrite
+			continue
+		}
+		rec, err := decodeRecord(item)
+		switch {
+		case errors.Is(err, ErrForeignItem):
+			return nil, fmt.Errorf("acquire %q: %w", a.key, &ForeignItemError{Key: a.key})
+		case err != nil:
+			return nil, fmt.Errorf("acquire %q: %w", a.key, err)
+		case rec.Owner == a.owner:
+			// A write whose answer was lost did land.
+			a.unknown--
+			sentAt, ok := a.sent[rec.Version]
+			if !ok {
+				sentAt = a.start
+			}
+			return a.won(ctx, rec, sentAt)
+		case !rec.Held():
+			next = stepWrite
+			continue
+		case a.opts.NoWait:
+			return nil, &HeldError{Key: a.key, Holder: rec}
+		}
+		if rec.Owner != watch.owner || rec.Version != watch.rvn {
+			// Any new version restarts the watch, from when we learned
+			// of it: the holder wrote it no later than that.
+			watch = sighting{owner: rec.Owner, rvn: rec.Version, since: received, lease: a.d.leaseOf(rec)}
+			a.log.Debug("watching holder", "owner", rec.Owner, "rvn", rec.Version, "lease", watch.lease)
+		}
+		a.notify(rec, received)
+
+		now := a.d.clock.Now()
+		expiry := watch.since.Add(watch.lease)
+		if !now.Before(expiry) {
+			next = stepTakeover
+			continue
+		}
+		wait := min(a.d.jitter(a.d.timing.Poll), expiry.Sub(now))
+		if a.opts.OnWait != nil && a.opts.Progress > 0 {
+			wait = min(wait, a.nextProgress.Sub(now))
+		}
+		if err := sleep(ctx, a.d.clock, wait); err != nil {
+			return nil, a.ctxErr(err)
+		}
+		next = stepRead
+	}
+}
+
+// retryPolicy is the backoff for transient errors while acquiring.
+func (a *acquisition) retryPolicy() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(a.d.timing.Poll),
+		backoff.WithMaxInterval(5*time.Second),
+		backoff.WithMaxElapsedTime(acquireRetryFor),
+		backoff.WithClockProvider(a.d.clock),
+	)
+	b.Reset()
+	return b
+}
+
+// notify calls OnWait when waiting starts and then every Progress.
+func (a *acquisition) notify(holder Record, now time.Time) {
+	if a.opts.OnWait == nil {
+		return
+	}
+	switch {
+	case !a.notified:
+		a.notified = true
+		a.nextProgress = now.Add(a.opts.Progress)
+	case a.opts.Progress > 0 && !now.Before(a.nextProgress):
+		a.nextProgress = a.nextProgress.Add(a.opts.Progress)
+		if !a.nextProgress.After(now) {
+			a.nextProgress = now.Add(a.opts.Progress)
+		}
+	default:
+		return
+	}
+	a.opts.OnWait(holder, now.Sub(a.start))
+}
+
+// ctxErr wraps the error of a done context.
+func (a *acquisition) ctxErr(err error) error {
+	return fmt.Errorf("acquire %q: gave up waiting: %w", a.key, err)
+}
+
+// leaseOf returns how long a waiter must see rec's version unchanged before
+// it may take the key over: the holder's own promise, or ours when the item
+// has none that makes sense.
+func (d *Dynamo) leaseOf(rec Record) time.Duration {
+	switch {
+	case rec.Lease <= 0:
+		return d.timing.Lease
+	case rec.Lease > maxHolderLease:
+		return maxHolderLease
+	}
+	return rec.Lease
+}
+
+// write sends one acquiring write: on a free key, or, when takeover is not
+// nil, on the holder version it names. It returns the record written and
+// the time the write was sent.
+func (a *acquisition) write(ctx context.Context, takeover *sighting) (Record, time.Time, error) {
+	rvn := newRVN()
+	now := a.d.clock.Now()
+	in := &dynamodb.UpdateItemInput{
+		TableName: aws.String(a.d.table),
+		Key:       keyOf(a.key),
+		UpdateExpression: aws.String("SET #Schema = :schema, #Owner = :owner, #Host = :host, #Pid = :pid, " +
+			"#User = :user, #Command = :command, #AcquiredAt = :now, #HeartbeatAt = :now, " +
+			"#LeaseMs = :lease, #RVN = :rvn ADD #FencingToken :one"),
+		ExpressionAttributeNames: names(attrSchema, attrOwner, attrHost, attrPID, attrUser, attrCommand,
+			attrAcquired, attrHeartbeat, attrLease, attrRVN, attrToken),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":schema":  avS(SchemaVersion),
+			":owner":   avS(a.owner),
+			":host":    avS(a.d.id.Host),
+			":pid":     avN(int64(a.d.id.PID)),
+			":user":    avS(a.d.id.User),
+			":command": avS(a.d.id.Command),
+			":now":     avS(formatTime(now)),
+			":lease":   avN(a.d.timing.Lease.Milliseconds()),
+			":rvn":     avS(rvn),
+			":one":     avN(1),
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	if takeover == nil {
+		in.ConditionExpression = aws.String("attribute_not_exists(#LockID) OR (#Schema = :schema AND attribute_not_exists(#Owner))")
+		in.ExpressionAttributeNames["#"+attrKey] = attrKey
+	} else {
+		in.ConditionExpression = aws.String("#Schema = :schema AND #Owner = :seenOwner AND #RVN = :seenRVN")
+		in.ExpressionAttributeValues[":seenOwner"] = avS(takeover.owner)
+		in.ExpressionAttributeValues[":seenRVN"] = avS(takeover.rvn)
+	}
+	a.sent[rvn] = now
+	callCtx, cancel := context.WithTimeout(ctx, a.d.reqTimeout)
+	out, err := a.d.api.UpdateItem(callCtx, in, noSDKRetries)
+	cancel()
+	if err != nil {
+		return Record{}, now, translate(err, a.d.table)
+	}
+	rec, err := decodeRecord(out.Attributes)
+	if err != nil {
+		// Taken, but unreadable: give it back rather than run blind.
+		a.unknown++
+		return Record{}, now, fmt.Errorf("acquired item unreadable: %w", err)
+	}
+	return rec, now, nil
+}
+
+// won turns the record of a successful acquisition, written by a write sent
+// at sentAt, into a held lease with its renewer running.
+func (a *acquisition) won(ctx context.Context, rec Record, sentAt time.Time) (*Lease, error) {
+	if err := ctx.Err(); err != nil {
+		// Too late for the caller, who will not release it.
+		a.unknown++
+		return nil, a.ctxErr(err)
+	}
+	return a.d.startLease(rec, sentAt), nil
+}
+
+// abandon makes sure that this acquisition leaves nothing held after it
+// failed with writes of unknown outcome. It runs on a fresh context: the
+// caller's is usually done.
+func (a *acquisition) abandon(parent context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
+	defer cancel()
+	until := a.d.clock.Now().Add(abandonWatch)
+	removed := 0
+	for removed < a.unknown {
+		ok, _, err := a.d.removeOwner(ctx, a.key, a.owner)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			a.log.Debug("cleanup of abandoned acquisition failed", "owner", a.owner, "error", err)
+			return
+		case err != nil && !isTransient(err):
+			a.log.Debug("cleanup of abandoned acquisition failed", "owner", a.owner, "error", err)
+			return
+		case ok:
+			removed++
+			a.log.Debug("removed abandoned acquisition", "owner", a.owner)
+			continue
+		}
+		if !a.d.clock.Now().Before(until) {
+			return
+		}
+		if sleep(ctx, a.d.clock, min(a.d.jitter(a.d.timing.Poll), until.Sub(a.d.clock.Now()))) != nil {
+			return
+		}
+	}
+}
+
+// getItem reads key's item with a strongly consistent read. A missing item
+// is a nil map and no error.
+func (d *Dynamo) getItem(ctx context.Context, key string) (map[string]types.AttributeValue, error) {
+	callCtx, cancel := context.WithTimeout(ctx, d.reqTimeout)
+	defer cancel()
+	out, err := d.api.GetItem(callCtx, &dynamodb.GetItemInput{
+		TableName:      aws.String(d.table),
+		Key:            keyOf(key),
+		ConsistentRead: aws.Bool(true),
+	}, noSDKRetries)
+	if err != nil {
+		return nil, translate(err, d.table)
+	}
+	return out.Item, nil
+}
+
+// removeOwner removes the holder attributes from key's item if owner holds
+// it, keeping Schema and FencingToken. It reports whether it removed them;
+// when it did not, it returns the item's record (Key only when there is no
+// item). It retries transient errors until ctx ends; a retry that finds the
+// key free after an attempt of unknown outcome counts as removed.
+func (d *Dynamo) removeOwner(ctx context.Context, key, owner string) (bool, Record, error) {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(d.table),
+		Key:                                 keyOf(key),
+		UpdateExpression:                    aws.String(removeHolderExpr),
+		ConditionExpression:                 aws.String("#Owner = :owner"),
+		ExpressionAttributeNames:            names(holderAttrs...),
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":owner": avS(owner)},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	var (
+		ambiguous bool
+		removed   bool
+		other     = Record{Key: key}
+	)
+	op := func() error {
+		callCtx, cancel := context.WithTimeout(ctx, d.reqTimeout)
+		_, err := d.api.UpdateItem(callCtx, in, noSDKRetries)
+		cancel()
+		err = translate(err, d.table)
+		var ccf *conditionFailedError
+		switch {
+		case err == nil:
+			removed = true
+			return nil
+		case ctx.Err() != nil:
+			return backoff.Permanent(ctx.Err())
+		case errors.As(err, &ccf):
+			if len(ccf.Item) > 0 {
+				rec, derr := decodeRecord(ccf.Item)
+				if derr != nil {
+					return backoff.Permanent(derr)
+				}
+				other = rec
+				removed = ambiguous && !rec.Held()
+			}
+			return nil
+		case isTransient(err):
+			ambiguous = true
+			d.log.Debug("release failed, retrying", "key", key, "owner", owner, "error", err)
+			return err
+		}
+		return backoff.Permanent(err)
+	}
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(50*time.Millisecond),
+		backoff.WithMaxInterval(time.Second),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithClockProvider(d.clock),
+	)
+	err := backoff.RetryNotifyWithTimer(op, backoff.WithContext(b, ctx), nil, &clockTimer{clock: d.clock})
+	return removed, other, err
+}
+
+// removeHolderExpr removes every attribute of the holder; Schema and
+// FencingToken stay, so that tokens never go back.
+const removeHolderExpr = "REMOVE #Owner, #Host, #Pid, #User, #Command, #AcquiredAt, #HeartbeatAt, #LeaseMs, #RVN"
+
+// Status returns the record of key with a strongly consistent read. A free
+// key gives a Record with only Key and, once acquired before, Token.
+func (d *Dynamo) Status(ctx context.Context, key string) (Record, error) {
+	if err := ValidateKey(key); err != nil {
+		return Record{}, fmt.Errorf("status %q: %w", key, err)
+	}
+	rec, err := d.status(ctx, key)
+	if err != nil {
+		return Record{}, fmt.Errorf("status %q: %w", key, err)
+	}
+	return rec, nil
+}
+
+func (d *Dynamo) status(ctx context.Context, key string) (Record, error) {
+	item, err := d.getItem(ctx, key)
+	if err != nil {
+		return Record{}, err
+	}
+	if len(item) == 0 {
+		return Record{Key: key}, nil
+	}
+	rec, err := decodeRecord(item)
+	if errors.Is(err, ErrForeignItem) {
+		return Record{}, &ForeignItemError{Key: key}
+	}
+	return rec, err
+}
+
+// List returns the record of every held key in the table, sorted by key,
+// from strongly consistent scans. Items that are not locked-run locks are
+// skipped, and so are corrupt ones, which are logged.
+func (d *Dynamo) List(ctx context.Context) ([]Record, error) {
+	in := &dynamodb.ScanInput{
+		TableName:                 aws.String(d.table),
+		ConsistentRead:            aws.Bool(true),
+		FilterExpression:          aws.String("#Schema = :schema AND attribute_exists(#Owner)"),
+		ExpressionAttributeNames:  names(attrSchema, attrOwner),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":schema": avS(SchemaVersion)},
+	}
+	var recs []Record
+	for {
+		callCtx, cancel := context.WithTimeout(ctx, d.reqTimeout)
+		out, err := d.api.Scan(callCtx, in)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("list: %w", translate(err, d.table))
+		}
+		for _, item := range out.Items {
+			rec, err := decodeRecord(item)
+			if err != nil {
+				d.log.Warn("skipping unreadable lock item", "key", rec.Key, "error", err)
+				continue
+			}
+			if rec.Held() {
+				recs = append(recs, rec)
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Key < recs[j].Key })
+	return recs, nil
+}
+
+// forceReleaseAttempts bounds how often ForceRelease reads again when the
+// holder renewed between its read and its write.
+const forceReleaseAttempts = 3
+
+// ForceRelease breaks the lock on key whatever its owner and returns the
+// record it broke. See Locker. It reads the item and removes the holder
+// conditional on the owner and version it read, so it never breaks a lock
+// it has not shown. The fencing token is kept.
+func (d *Dynamo) ForceRelease(ctx context.Context, key string) (Record, error) {
+	if err := ValidateKey(key); err != nil {
+		return Record{}, fmt.Errorf("release %q: %w", key, err)
+	}
+	for range forceReleaseAttempts {
+		rec, err := d.status(ctx, key)
+		if err != nil {
+			return Record{}, fmt.Errorf("release %q: %w", key, err)
+		}
+		if !rec.Held() {
+			return Record{}, fmt.Errorf("release %q: %w", key, ErrNotHeld)
+		}
+		in := &dynamodb.UpdateItemInput{
+			TableName:                aws.String(d.table),
+			Key:                      keyOf(key),
+			UpdateExpression:         aws.String(removeHolderExpr),
+			ExpressionAttributeNames: names(append([]string{attrSchema}, holderAttrs...)...),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":schema": avS(SchemaVersion),
+				":owner":  avS(rec.Owner),
+			},
+		}
+		if rec.Version != "" {
+			in.ConditionExpression = aws.String("#Schema = :schema AND #Owner = :owner AND #RVN = :rvn")
+			in.ExpressionAttributeValues[":rvn"] = avS(rec.Version)
+		} else {
+			in.ConditionExpression = aws.String("#Schema = :schema AND #Owner = :owner AND attribute_not_exists(#RVN)")
+		}
+		callCtx, cancel := context.WithTimeout(ctx, d.reqTimeout)
+		_, err = d.api.UpdateItem(callCtx, in)
+		cancel()
+		err = translate(err, d.table)
+		var ccf *conditionFailedError
+		switch {
+		case err == nil:
+			d.log.Debug("forced release", "key", key, "owner", rec.Owner, "token", rec.Token)
+			return rec, nil
+		case errors.As(err, &ccf):
+			continue // renewed or released meanwhile: look again
+		default:
+			return Record{}, fmt.Errorf("release %q: %w", key, err)
+		}
+	}
+	return Record{}, fmt.Errorf("release %q: the lock changed %d times while being released; try again", key, forceReleaseAttempts)
+}
+
+// sleep waits d on clock, or until ctx is done.
+func sleep(ctx context.Context, clock Clock, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C():
+		return nil
+	}
+}
+
+// clockTimer adapts a Clock to backoff.Timer, so that retries wait on the
+// injected clock. A non-zero until caps every wait, so that a retry loop
+// bounded by a deadline wakes up at the deadline rather than after it.
+type clockTimer struct {
+	clock Clock
+	until time.Time
+	t     Timer
+}
+
+func (c *clockTimer) Start(d time.Duration) {
+	if !c.until.IsZero() {
+		d = min(d, c.until.Sub(c.clock.Now()))
+	}
+	if c.t != nil {
+		c.t.Stop()
+	}
+	c.t = c.clock.NewTimer(max(d, 0))
+}
+
+func (c *clockTimer) Stop() {
+	if c.t != nil {
+		c.t.Stop()
+	}
+}
+
+func (c *clockTimer) C() <-chan time.Time { return c.t.C() }

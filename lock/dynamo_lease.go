@@ -1,0 +1,223 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/cenkalti/backoff/v4"
+	"github.com/hashicorp/go-hclog"
+)
+
+// A renewer keeps one DynamoDB lease alive. Its goroutine is started by
+// startLease and stopped, and waited for, by the lease's release.
+type renewer struct {
+	d     *Dynamo
+	lease *Lease
+	key   string
+	owner string
+	log   hclog.Logger
+
+	// Owned by the renewer goroutine.
+	rvn      string    // the version the item carries, as last written
+	lastSent time.Time // send time of the last write known to have landed
+
+	stop context.CancelFunc
+	done chan struct{} // closed when the goroutine returns
+}
+
+// startLease returns the lease of rec, taken by a write sent at sentAt, and
+// starts renewing it.
+func (d *Dynamo) startLease(rec Record, sentAt time.Time) *Lease {
+	ctx, stop := context.WithCancel(context.Background())
+	r := &renewer{
+		d:        d,
+		key:      rec.Key,
+		owner:    rec.Owner,
+		log:      d.log.With("key", rec.Key, "owner", rec.Owner),
+		rvn:      rec.Version,
+		lastSent: sentAt,
+		stop:     stop,
+		done:     make(chan struct{}),
+	}
+	r.lease = newLease(rec, r.release)
+	go r.run(ctx)
+	return r.lease
+}
+
+// lostAt is the moment after which the lease may no longer be assumed held.
+func (r *renewer) lostAt() time.Time { return r.lastSent.Add(r.d.timing.renewDeadline()) }
+
+// run sends a heartbeat every Timing.Heartbeat, counted from the send time
+// of the last write that landed, until ctx is cancelled or the lease is lost.
+func (r *renewer) run(ctx context.Context) {
+	defer close(r.done)
+	t := r.d.clock.NewTimer(r.lastSent.Add(r.d.timing.Heartbeat).Sub(r.d.clock.Now()))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		if err := r.heartbeat(ctx); err != nil {
+			if ctx.Err() == nil {
+				r.log.Debug("lease lost", "error", err)
+				r.lease.markLost(err)
+			}
+			return
+		}
+		t.Reset(r.lastSent.Add(r.d.timing.Heartbeat).Sub(r.d.clock.Now()))
+	}
+}
+
+// heartbeat writes a new RVN, conditional on still being the owner with the
+// RVN last written or the new one: a retry of an attempt that landed
+// although its answer was lost then succeeds instead of looking like a
+// lost lock. Transient errors are retried with jittered backoff until the
+// renew deadline; each attempt's deadline ends before it. It returns nil
+// when renewed, and otherwise an error wrapping ErrLost (or ctx's error).
+func (r *renewer) heartbeat(ctx context.Context) error {
+	next := newRVN()
+	lostAt := r.lostAt()
+	var (
+		firstSent time.Time
+		lastErr   error
+		attempts  int
+	)
+	op := func() error {
+		now := r.d.clock.Now()
+		if !now.Before(lostAt) {
+			return backoff.Permanent(r.deadlineErr(lastErr))
+		}
+		if firstSent.IsZero() {
+			firstSent = now
+		}
+		attempts++
+		err := r.write(ctx, next, now, min(r.d.reqTimeout, lostAt.Sub(now)))
+		var ccf *conditionFailedError
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return backoff.Permanent(ctx.Err())
+		case errors.As(err, &ccf):
+			return backoff.Permanent(r.conditionErr(ccf, next))
+		case errors.Is(err, ErrTableNotFound):
+			return backoff.Permanent(fmt.Errorf("renew %q: %w: %w", r.key, ErrLost, err))
+		}
+		lastErr = err
+		r.log.Debug("heartbeat failed, retrying", "error", err, "attempt", attempts, "left", lostAt.Sub(r.d.clock.Now()))
+		return err
+	}
+	err := backoff.RetryNotifyWithTimer(op, backoff.WithContext(r.heartbeatBackoff(), ctx), nil,
+		&clockTimer{clock: r.d.clock, until: lostAt})
+	if errors.Is(err, errOwnWrite) {
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	// The server applied one of the attempts, at the earliest when the
+	// first was sent; a waiter may have seen next from then on, so the
+	// lease runs from then, whichever attempt answered.
+	r.lastSent = firstSent
+	r.rvn = next
+	r.log.Debug("heartbeat", "token", r.lease.Token(), "attempts", attempts)
+	return nil
+}
+
+// heartbeatBackoff is the retry policy of one heartbeat: quick first
+// retries, since throttling and dropped connections usually pass within
+// milliseconds, capped well under the heartbeat interval. The renew
+// deadline, not the policy, ends the retries.
+func (r *renewer) heartbeatBackoff() backoff.BackOff {
+	hb := r.d.timing.Heartbeat
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(min(max(hb/20, 20*time.Millisecond), time.Second)),
+		backoff.WithMaxInterval(min(max(hb/4, 100*time.Millisecond), 5*time.Second)),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithClockProvider(r.d.clock),
+	)
+}
+
+// write sends one heartbeat attempt with the given deadline.
+func (r *renewer) write(ctx context.Context, next string, now time.Time, timeout time.Duration) error {
+	callCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := r.d.api.UpdateItem(callCtx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(r.d.table),
+		Key:                      keyOf(r.key),
+		UpdateExpression:         aws.String("SET #RVN = :next, #HeartbeatAt = :now"),
+		ConditionExpression:      aws.String("#Owner = :owner AND #RVN IN (:prev, :next)"),
+		ExpressionAttributeNames: names(attrOwner, attrRVN, attrHeartbeat),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":owner": avS(r.owner),
+			":prev":  avS(r.rvn),
+			":next":  avS(next),
+			":now":   avS(formatTime(now)),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}, noSDKRetries)
+	return translate(err, r.d.table)
+}
+
+// errOwnWrite marks a failed condition that shows the item as our own
+// attempt left it: not a loss.
+var errOwnWrite = errors.New("own write")
+
+// conditionErr explains a heartbeat's failed condition from the item as it
+// was: our own new version means an earlier attempt landed (errOwnWrite);
+// anything else means the lock is gone.
+func (r *renewer) conditionErr(ccf *conditionFailedError, next string) error {
+	if !ccf.ItemKnown {
+		return fmt.Errorf("renew %q: %w: the lock item was deleted", r.key, ErrLost)
+	}
+	rec, err := decodeRecord(ccf.Item)
+	switch {
+	case errors.Is(err, ErrForeignItem):
+		return fmt.Errorf("renew %q: %w: the item was replaced by one that is not a locked-run lock", r.key, ErrLost)
+	case err != nil:
+		return fmt.Errorf("renew %q: %w: %w", r.key, ErrLost, err)
+	case rec.Owner == r.owner && rec.Version == next:
+		return errOwnWrite
+	case rec.Held():
+		return fmt.Errorf("renew %q: %w: taken by %s", r.key, ErrLost, rec.Describe())
+	default:
+		return fmt.Errorf("renew %q: %w: released by someone else (forced release?)", r.key, ErrLost)
+	}
+}
+
+// deadlineErr is the loss by renewals failing until the renew deadline.
+func (r *renewer) deadlineErr(last error) error {
+	if last == nil {
+		return fmt.Errorf("renew %q: %w: no renewal within %s", r.key, ErrLost, r.d.timing.renewDeadline())
+	}
+	return fmt.Errorf("renew %q: %w: renewals failed for %s: %w", r.key, ErrLost, r.d.timing.renewDeadline(), last)
+}
+
+// release is the lease's release func: it stops the renewer and waits for
+// it, so that no heartbeat can be in flight or start afterwards, and then
+// removes the holder from the item, conditional on still being the owner.
+func (r *renewer) release(ctx context.Context) error {
+	r.stop()
+	<-r.done
+	removed, other, err := r.d.removeOwner(ctx, r.key, r.owner)
+	switch {
+	case err != nil:
+		return fmt.Errorf("release %q: %w", r.key, err)
+	case removed:
+		r.log.Debug("released", "token", r.lease.Token())
+		return nil
+	case other.Held():
+		return fmt.Errorf("release %q: %w: already taken by %s", r.key, ErrLost, other.Describe())
+	case other.Token != 0:
+		return fmt.Errorf("release %q: %w: already released by someone else", r.key, ErrLost)
+	default:
+		return fmt.Errorf("release %q: %w: the lock item was deleted", r.key, ErrLost)
+	}
+}
