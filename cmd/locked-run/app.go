@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/locked-run/locked-run/lock"
+)
+
+// describeFlagError rewrites the flag package's messages into the tool's
+// own words: "unknown option --bogus".
+func describeFlagError(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		name = strings.TrimLeft(name, "-")
+		if len(name) == 1 {
+			return "unknown option -" + name
+		}
+		return "unknown option --" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		name = strings.TrimLeft(name, "-")
+		if len(name) == 1 {
+			return "option -" + name + " needs a value"
+		}
+		return "option --" + name + " needs a value"
+	}
+	return msg
+}
+
+// version is stamped at build time with -ldflags "-X main.version=v1.2.3";
+// `go install` builds fall back to the module version.
+var version = "dev"
+
+func versionString() string {
+	if version == "dev" {
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+	}
+	return version
+}
+
+const usageText = `locked-run [options] -- COMMAND [ARG...]
+   locked-run [options] COMMAND [ARG...]
+   locked-run status|list|release|create-table [options]`
+
+const description = `Runs COMMAND while holding a lease lock: in a DynamoDB table (--table), or on
+this host (--local). Waits while another holder has the lock; keeps the lease
+alive with heartbeats; forwards signals; releases the lock when COMMAND ends.
+Exits with COMMAND's status, 75 when the lock was not acquired (--no-wait,
+--timeout), 76 when the lock was lost and COMMAND stopped, 125 on its own
+errors, 126/127 when COMMAND cannot be run or found.
+
+EXAMPLES:
+   # one terraform apply at a time, across hosts and CI jobs
+   locked-run -t deploy-locks -k prod-network -- terraform apply
+
+   # on a single host, no AWS (like flock(1))
+   locked-run --local -- ./nightly-backup.sh
+
+   # cron on several hosts: skip this run if another host is at it
+   locked-run -t cron-locks -k reindex --no-wait --conflict-exit-code 0 -- ./reindex
+
+   # give up after 10 minutes of waiting
+   locked-run -t deploy-locks --timeout 10m -- make deploy
+
+   # who holds it, every lock, break a stale one
+   locked-run status -t deploy-locks -k prod-network
+   locked-run list -t deploy-locks --json
+   locked-run release -t deploy-locks -k prod-network --force
+
+   # make the table (on-demand, key LockID)
+   locked-run create-table -t deploy-locks`
+
+// Flag names used in more than one place.
+const (
+	flagTable      = "table"
+	flagLocal      = "local"
+	flagLockDir    = "lock-dir"
+	flagRegion     = "region"
+	flagProfile    = "profile"
+	flagEndpoint   = "endpoint-url"
+	flagKey        = "key"
+	flagLogLevel   = "log-level"
+	flagLogFormat  = "log-format"
+	flagQuiet      = "quiet"
+	flagJSON       = "json"
+	flagForce      = "force"
+	flagCreate     = "create-table"
+	flagLease      = "lease"
+	flagHeartbeat  = "heartbeat"
+	flagNoWait     = "no-wait"
+	flagTimeout    = "timeout"
+	flagPoll       = "poll"
+	flagConflict   = "conflict-exit-code"
+	flagKillAfter  = "kill-after"
+	flagProgress   = "progress"
+	categoryLock   = "Lock"
+	categoryWhere  = "Where the lock lives"
+	categoryOutput = "Output"
+	categoryChild  = "The command"
+)
+
+// backendFlags say where the lock lives; every command takes them.
+func backendFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagTable, Aliases: []string{"t"}, Usage: "DynamoDB table holding the locks", EnvVars: []string{"LOCKED_RUN_TABLE"}, Category: categoryWhere},
+		&cli.BoolFlag{Name: flagLocal, Usage: "use a host-local flock(2) lock instead of DynamoDB (no AWS)", EnvVars: []string{"LOCKED_RUN_LOCAL"}, Category: categoryWhere},
+		&cli.StringFlag{Name: flagLockDir, Usage: "directory of --local lock files (default: $XDG_RUNTIME_DIR, else the temp dir)", EnvVars: []string{"LOCKED_RUN_LOCK_DIR"}, Category: categoryWhere},
+		&cli.StringFlag{Name: flagRegion, Usage: "AWS region (default: the SDK's chain, e.g. AWS_REGION)", Category: categoryWhere},
+		&cli.StringFlag{Name: flagProfile, Usage: "AWS shared config profile (default: AWS_PROFILE)", Category: categoryWhere},
+		&cli.StringFlag{Name: flagEndpoint, Usage: "DynamoDB endpoint URL, e.g. DynamoDB Local (default: AWS_ENDPOINT_URL_DYNAMODB)", Category: categoryWhere},
+	}
+}
+
+// outputFlags control locked-run's own output on stderr.
+func outputFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagLogLevel, Usage: "trace, debug, info, warn or error (default: info)", EnvVars: []string{"LOCKED_RUN_LOG_LEVEL"}, Category: categoryOutput},
+		&cli.StringFlag{Name: flagLogFormat, Usage: "text or json, one JSON object a line (default: text)", Category: categoryOutput},
+		&cli.BoolFlag{Name: flagQuiet, Aliases: []string{"q"}, Usage: "log only errors", Category: categoryOutput},
+	}
+}
+
+func keyFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: flagKey, Aliases: []string{"k"}, Usage: usage, EnvVars: []string{"LOCKED_RUN_KEY"}, Category: categoryLock}
+}
+
+// mainFlags are the options of running a command under the lock.
+func mainFlags() []cli.Flag {
+	flags := backendFlags()
+	flags = append(flags,
+		&cli.BoolFlag{Name: flagCreate, Usage: "create the table if it is missing (on-demand billing) and wait until it is ACTIVE", Category: categoryWhere},
+		keyFlag("which lock (default: the command line, shell-quoted)"),
+		&cli.StringFlag{Name: flagLease, Usage: "how long the lock survives without a heartbeat", Value: "30s", EnvVars: []string{"LOCKED_RUN_LEASE"}, Category: categoryLock},
+		&cli.StringFlag{Name: flagHeartbeat, Usage: "how often the holder renews (default: lease/3)", Category: categoryLock},
+		&cli.BoolFlag{Name: flagNoWait, Aliases: []string{"n"}, Usage: "fail at once when the lock is held", Category: categoryLock},
+		&cli.StringFlag{Name: flagTimeout, Aliases: []string{"w"}, Usage: "give up waiting after this long (default: wait forever)", EnvVars: []string{"LOCKED_RUN_TIMEOUT"}, Category: categoryLock},
+		&cli.StringFlag{Name: flagPoll, Usage: "how often a waiter looks again, jittered ±50% (DynamoDB)", Value: "200ms", Category: categoryLock},
+		&cli.IntFlag{Name: flagConflict, Usage: "exit status when the lock was not acquired", Value: exitConflict, Category: categoryLock},
+		&cli.StringFlag{Name: flagKillAfter, Usage: "grace between SIGTERM and SIGKILL when locked-run stops the command", Value: "10s", Category: categoryChild},
+		&cli.StringFlag{Name: flagProgress, Usage: "while waiting, say who holds the lock this often", Value: "30s", Category: categoryOutput},
+	)
+	return append(flags, outputFlags()...)
+}
+
+// newApp returns the command-line application. child is the command found
+// by splitArgs; the main action runs it.
+func newApp(stdout, stderr io.Writer, child []string, sawDashDash bool) *cli.App {
+	app := &cli.App{
+		Name:                 "locked-run",
+		Usage:                "run a command while holding a distributed lock",
+		UsageText:            usageText,
+		Description:          description,
+		Version:              versionString(),
+		Flags:                mainFlags(),
+		HideHelpCommand:      true,
+		EnableBashCompletion: false,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		// Run must always return, so that deferred releases run and only
+		// main exits.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{describeFlagError(err) + " (see locked-run --help)"}
+		},
+		Metadata: map[string]any{},
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() > 0 {
+				// splitArgs hands the parser only options; a word left
+				// here means an option took an unexpected value.
+				return usagef("unexpected argument %q", c.Args().First())
+			}
+			return runMain(c, child, sawDashDash)
+		},
+		Commands: []*cli.Command{
+			{
+				Name:      "status",
+				Usage:     "say whether a lock is free or who holds it",
+				UsageText: "locked-run status -t TABLE -k KEY [--json]",
+				Flags:     append(append(backendFlags(), keyFlag("which lock"), &cli.BoolFlag{Name: flagJSON, Usage: "print JSON"}), outputFlags()...),
+				Action:    runStatus,
+			},
+			{
+				Name:      "list",
+				Usage:     "list every held lock",
+				UsageText: "locked-run list -t TABLE [--json]",
+				Flags:     append(append(backendFlags(), &cli.BoolFlag{Name: flagJSON, Usage: "print JSON"}), outputFlags()...),
+				Action:    runList,
+			},
+			{
+				Name:      "release",
+				Usage:     "break a lock whatever its owner (needs --force)",
+				UsageText: "locked-run release -t TABLE -k KEY --force",
+				Flags:     append(append(backendFlags(), keyFlag("which lock"), &cli.BoolFlag{Name: flagForce, Usage: "really break another owner's lock"}), outputFlags()...),
+				Action:    runRelease,
+			},
+			{
+				Name:      "create-table",
+				Usage:     "create the DynamoDB table (on-demand, key LockID) and wait until it is ACTIVE",
+				UsageText: "locked-run create-table -t TABLE",
+				Flags:     append(backendFlags(), outputFlags()...),
+				Action:    runCreateTable,
+			},
+		},
+	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = app.OnUsageError
+		cmd.HideHelpCommand = true
+		if cmd.Action != nil {
+			action := cmd.Action
+			cmd.Action = func(c *cli.Context) error {
+				if c.Args().Len() > 0 {
+					return usagef("%s: unexpected argument %q", c.Command.Name, c.Args().First())
+				}
+				return action(c)
+			}
+		}
+	}
+	return app
+}
+
+// subcommandNames are the words that name a subcommand when they come
+// first, before any "--".
+var subcommandNames = map[string]bool{"status": true, "list": true, "release": true, "create-table": true, "help": true, "h": true}
+
+// valueFlagNames lists every option (by each of its names) that takes a
+// separate value, for splitArgs.
+func valueFlagNames() map[string]bool {
+	names := map[string]bool{}
+	for _, f := range mainFlags() {
+		if _, isBool := f.(*cli.BoolFlag); isBool {
+			continue
+		}
+		for _, n := range f.Names() {
+			names[n] = true
+		}
+	}
+	return names
+}
+
+// run is the whole program: it parses args (os.Args), runs, and returns the
+// exit status, having written at most one error line to stderr.
+func run(args []string, stderr io.Writer) int {
+	return runWith(context.Background(), args, os.Stdout, stderr)
+}
+
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	opts, child, dashdash, _ := splitArgs(args[1:], valueFlagNames(), subcommandNames)
+	app := newApp(stdout, stderr, child, dashdash)
+	err := app.RunContext(ctx, append([]string{args[0]}, opts...))
+	if table, _ := app.Metadata[metaTable].(string); table != "" && errors.Is(err, lock.ErrTableNotFound) {
+		err = missingTableError{table: table, err: err}
+	}
+	status, msg := exitStatus(err)
+	if msg != "" {
+		fmt.Fprintf(stderr, "locked-run: %s\n", msg)
+	}
+	return status
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/logging"
+	"github.com/hashicorp/go-hclog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/locked-run/locked-run/lock"
+)
+
+// str returns the value of a string option, looking from the subcommand up
+// to the application, so `locked-run -t T status` and `locked-run status
+// -t T` both work. The first non-empty value wins.
+func str(c *cli.Context, name string) string {
+	for _, cc := range c.Lineage() {
+		if cc.Command == nil && cc.App == nil {
+			continue
+		}
+		if v := cc.String(name); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// boolean reports whether a boolean option is set at any level.
+func boolean(c *cli.Context, name string) bool {
+	for _, cc := range c.Lineage() {
+		if cc.Bool(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// newLogger builds the root logger from the output options. It always
+// writes to stderr: stdout belongs to the child.
+func newLogger(c *cli.Context) (hclog.Logger, error) {
+	level := hclog.Info
+	if s := str(c, flagLogLevel); s != "" {
+		level = hclog.LevelFromString(s)
+		if level == hclog.NoLevel {
+			return nil, usagef("--log-level %q: use trace, debug, info, warn or error", s)
+		}
+	}
+	if boolean(c, flagQuiet) {
+		level = hclog.Error
+	}
+	format := str(c, flagLogFormat)
+	if format != "text" && format != "json" && format != "" {
+		return nil, usagef("--log-format %q: use text or json", format)
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "locked-run",
+		Level:      level,
+		Output:     c.App.ErrWriter,
+		JSONFormat: format == "json",
+		TimeFormat: "2006-01-02T15:04:05.000Z07:00",
+	}), nil
+}
+
+// metaTable is the App.Metadata key holding the --table in use.
+const metaTable = "table"
+
+// backend says where the lock lives, from --table / --local.
+type backend struct {
+	table string
+	local bool
+}
+
+func backendOf(c *cli.Context) (backend, error) {
+	b := backend{table: str(c, flagTable), local: boolean(c, flagLocal)}
+	// Remembered for the final error line, which names the table to create.
+	c.App.Metadata[metaTable] = b.table
+	switch {
+	case b.table == "" && !b.local:
+		return b, usagef("no lock backend: pass --table NAME (or LOCKED_RUN_TABLE) for a DynamoDB lock, or --local for a lock on this host only")
+	case b.table != "" && b.local:
+		return b, usagef("--table and --local both given: choose one")
+	case b.table != "":
+		if err := validateTableName(b.table); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// identity describes this process for the lock record.
+func identity(command string) lock.Identity {
+	host, _ := os.Hostname()
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return lock.Identity{Host: host, PID: os.Getpid(), User: name, Command: command}
+}
+
+// dynamoClient loads the standard AWS configuration chain (environment,
+// shared files, SSO, web identity, container and instance roles) and
+// returns a DynamoDB client. No request is made here.
+func dynamoClient(ctx context.Context, c *cli.Context, logger hclog.Logger) (*dynamodb.Client, error) {
+	sdkLog := logger.Named("aws")
+	opts := []func(*config.LoadOptions) error{
+		// The SDK's own warnings (such as an unread error body) are for
+		// debugging, not for the user's terminal.
+		config.WithLogger(logging.LoggerFunc(func(_ logging.Classification, format string, v ...any) {
+			sdkLog.Debug(fmt.Sprintf(format, v...))
+		})),
+	}
+	if r := str(c, flagRegion); r != "" {
+		opts = append(opts, config.WithRegion(r))
+	}
+	if p := str(c, flagProfile); p != "" {
+		opts = append(opts, config.WithSharedConfigProfile(p))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %s", oneLine(err.Error()))
+	}
+	if cfg.Region == "" {
+		return nil, usagef("no AWS region: pass --region or set AWS_REGION (or a region in the AWS profile)")
+	}
+	endpoint := str(c, flagEndpoint)
+	if endpoint != "" && !strings.HasPrefix(endpoint, "http://") && !strings.HasPrefix(endpoint, "https://") {
+		return nil, usagef("--endpoint-url %q: give a URL such as http://localhost:8000", endpoint)
+	}
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	}), nil
+}
+
+// newLocker returns the backend's Locker. timing is used by DynamoDB only.
+func newLocker(ctx context.Context, c *cli.Context, b backend, timing lock.Timing, id lock.Identity, logger hclog.Logger) (lock.Locker, error) {
+	if b.local {
+		return lock.NewLocal(lock.LocalConfig{Dir: str(c, flagLockDir), Identity: id, Logger: logger.Named("lock")})
+	}
+	client, err := dynamoClient(ctx, c, logger)
+	if err != nil {
+		return nil, err
+	}
+	return lock.NewDynamo(lock.DynamoConfig{
+		Client: client, Table: b.table, Timing: timing, Identity: id, Logger: logger.Named("lock"),
+	})
+}
+
+// cleanupTimeout bounds a release after the command ended: long enough for
+// a few DynamoDB retries, short enough that a stuck network does not hold
+// the user's terminal (the lease frees the lock anyway).
+const cleanupTimeout = 10 * time.Second

@@ -1,0 +1,10 @@
+// Command locked-run holds a distributed lock while it runs a command.
+//
+//	locked-run --table deploy-locks -- terraform apply
+//
+// See the README for options, exit codes and the lock's guarantees.
+package main
+
+import "os"
+
+func main() { os.Exit(run(os.Args, os.Stderr)) }

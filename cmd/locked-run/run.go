@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/locked-run/locked-run/lock"
+	"github.com/locked-run/locked-run/runner"
+	"github.com/locked-run/locked-run/signals"
+)
+
+// mainOptions are the validated options of running a command.
+type mainOptions struct {
+	backend  backend
+	key      string
+	command  string // the child's command line, shell-quoted
+	timing   lock.Timing
+	noWait   bool
+	timeout  time.Duration // zero: wait forever
+	progress time.Duration
+	conflict int
+	create   bool
+}
+
+// parseMain validates every option before any AWS call.
+func parseMain(c *cli.Context, child []string) (mainOptions, error) {
+	var o mainOptions
+	var err error
+	if len(child) == 0 {
+		return o, usagef("no command given: locked-run [options] -- COMMAND [ARG...]")
+	}
+	if o.backend, err = backendOf(c); err != nil {
+		return o, err
+	}
+	o.command = shellQuote(child)
+	o.key = str(c, flagKey)
+	if !c.IsSet(flagKey) && o.key == "" {
+		o.key = o.command
+	}
+	if err := lock.ValidateKey(o.key); err != nil {
+		if c.IsSet(flagKey) || os.Getenv("LOCKED_RUN_KEY") != "" {
+			return o, usagef("--key: %s", strings.TrimPrefix(err.Error(), lock.ErrInvalidKey.Error()+": "))
+		}
+		return o, usagef("the default key (the command line) is unusable: %s; pass --key", strings.TrimPrefix(err.Error(), lock.ErrInvalidKey.Error()+": "))
+	}
+	durations := []struct {
+		flag string
+		dst  *time.Duration
+	}{
+		{flagLease, &o.timing.Lease}, {flagHeartbeat, &o.timing.Heartbeat}, {flagKillAfter, &o.timing.KillAfter},
+		{flagPoll, &o.timing.Poll}, {flagTimeout, &o.timeout}, {flagProgress, &o.progress},
+	}
+	for _, d := range durations {
+		if s := c.String(d.flag); s != "" {
+			if *d.dst, err = parseDuration(d.flag, s); err != nil {
+				return o, err
+			}
+		}
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{flagLease, o.timing.Lease}, {flagPoll, o.timing.Poll}} {
+		if d.v == 0 {
+			return o, usagef("--%s must be greater than zero", d.flag)
+		}
+	}
+	if c.IsSet(flagHeartbeat) && o.timing.Heartbeat == 0 {
+		return o, usagef("--heartbeat must be greater than zero")
+	}
+	if c.IsSet(flagKillAfter) && o.timing.KillAfter == 0 {
+		// Zero means "SIGKILL at once"; the lock package reads zero as
+		// "default", so pass the smallest positive grace instead.
+		o.timing.KillAfter = time.Nanosecond
+	}
+	if !o.backend.local {
+		if o.timing, err = o.timing.Validate(); err != nil {
+			return o, usageError{strings.TrimPrefix(err.Error(), lock.ErrInvalidConfig.Error()+": ")}
+		}
+	}
+	o.noWait = c.Bool(flagNoWait)
+	o.conflict = c.Int(flagConflict)
+	if o.conflict < 0 || o.conflict > 255 {
+		return o, usagef("--conflict-exit-code %d: an exit status is 0 to 255", o.conflict)
+	}
+	if c.IsSet(flagTimeout) && o.timeout == 0 {
+		o.noWait = true // --timeout 0: do not wait at all, like flock -w 0
+	}
+	o.create = c.Bool(flagCreate)
+	if o.create && o.backend.local {
+		return o, usagef("--create-table needs --table, not --local")
+	}
+	return o, nil
+}
+
+// runMain acquires the lock, runs the child under it and releases it.
+func runMain(c *cli.Context, child []string, _ bool) error {
+	logger, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	o, err := parseMain(c, child)
+	if err != nil {
+		return err
+	}
+	ctx := c.Context
+	id := identity(o.command)
+	locker, err := newLocker(ctx, c, o.backend, o.timing, id, logger)
+	if err != nil {
+		return err
+	}
+	if o.create {
+		if err := createTable(ctx, locker, o.backend.table, logger); err != nil {
+			return err
+		}
+	}
+
+	// One relay for the whole run: while waiting, a signal cancels the
+	// wait; once the child runs, it is forwarded to the child.
+	sup := &supervisor{logger: logger}
+	stopRelay := signals.Relay(sup.signal)
+	defer stopRelay()
+
+	lease, err := sup.acquire(ctx, locker, o, logger)
+	if err != nil {
+		return err
+	}
+	logger = logger.With("key", o.key)
+	logger.Info("acquired lock", "owner", lease.Owner(), "token", lease.Token())
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		if err := lease.Release(rctx); err != nil {
+			if errors.Is(err, lock.ErrLost) {
+				logger.Warn("lock was no longer ours at release; left it alone", "error", err)
+			} else {
+				logger.Warn("could not release lock; it frees itself after the lease", "error", err)
+			}
+			return
+		}
+		logger.Info("released lock")
+	}()
+
+	env := append(os.Environ(),
+		"LOCKED_RUN_KEY="+o.key,
+		"LOCKED_RUN_OWNER="+lease.Owner(),
+		fmt.Sprintf("LOCKED_RUN_FENCING_TOKEN=%d", lease.Token()),
+	)
+	if !o.backend.local {
+		env = append(env, "LOCKED_RUN_TABLE="+o.backend.table)
+	}
+	return sup.runChild(ctx, lease, runner.Config{Args: child, Env: env, KillAfter: o.timing.KillAfter, Logger: logger.Named("runner")})
+}
+
+// supervisor routes the signals locked-run receives: to the wait while the
+// lock is awaited, to the child once it runs.
+type supervisor struct {
+	logger hclog.Logger
+
+	mu         sync.Mutex
+	cancelWait context.CancelFunc // non-nil while waiting
+	proc       *runner.Process    // non-nil once the child runs
+	caught     syscall.Signal     // first signal before the child started
+}
+
+func (s *supervisor) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.proc != nil:
+		s.logger.Debug("forwarding signal", "signal", sig.String())
+		if err := s.proc.Signal(sig); err != nil {
+			s.logger.Warn("could not forward signal", "signal", sig.String(), "error", err)
+		}
+	case s.caught == 0:
+		s.caught = sig
+		if s.cancelWait != nil {
+			s.cancelWait()
+		}
+	}
+}
+
+// interrupted returns the signal caught before the child started, if any.
+func (s *supervisor) interrupted() syscall.Signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.caught
+}
+
+// acquire waits for the lock, giving up on a signal or --timeout.
+func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOptions, logger hclog.Logger) (*lock.Lease, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
+	s.cancelWait = cancel
+	already := s.caught
+	s.mu.Unlock()
+	if already != 0 {
+		cancel()
+	}
+	waitCtx := ctx
+	if o.timeout > 0 {
+		var cancelTimeout context.CancelFunc
+		waitCtx, cancelTimeout = context.WithTimeout(ctx, o.timeout)
+		defer cancelTimeout()
+	}
+	logger.Info("acquiring lock", "key", o.key)
+	var lastHolder lock.Record
+	opts := lock.AcquireOptions{
+		NoWait:   o.noWait,
+		Progress: o.progress,
+		OnWait: func(h lock.Record, waited time.Duration) {
+			lastHolder = h
+			logger.Info("waiting for lock", "key", o.key, "owner", h.Owner, "host", h.Host, "pid", h.PID,
+				"command", h.Command, "since", since(h.Acquired), "waited", describeDuration(waited))
+		},
+	}
+	start := time.Now()
+	lease, err := locker.Acquire(waitCtx, o.key, opts)
+	if err == nil {
+		if sig := s.interrupted(); sig != 0 {
+			// A signal arrived as the lock was granted: honour it, and
+			// never start the child.
+			rctx, rcancel := context.WithTimeout(context.Background(), cleanupTimeout)
+			defer rcancel()
+			_ = lease.Release(rctx)
+			logger.Info("interrupted; command not started", "signal", sig.String())
+			return nil, signalExit{128 + int(sig)}
+		}
+		s.mu.Lock()
+		s.cancelWait = nil
+		s.mu.Unlock()
+		return lease, nil
+	}
+	if sig := s.interrupted(); sig != 0 {
+		logger.Info("interrupted while waiting; command not started", "signal", sig.String())
+		return nil, signalExit{128 + int(sig)}
+	}
+	var held *lock.HeldError
+	switch {
+	case errors.As(err, &held):
+		return nil, conflictError{fmt.Errorf("lock %q is held by %s; not waiting (--no-wait)", o.key, held.Holder.Describe()), o.conflict}
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && o.timeout > 0:
+		return nil, conflictError{fmt.Errorf("gave up after waiting %s (--timeout) for lock %q held by %s",
+			describeDuration(time.Since(start)), o.key, lastHolder.Describe()), o.conflict}
+	}
+	return nil, err
+}
+
+// runChild starts the child and supervises it until it exits, stopping it
+// if the lease is lost. It returns childExit with the child's status, or
+// an error wrapping lock.ErrLost.
+func (s *supervisor) runChild(ctx context.Context, lease *lock.Lease, cfg runner.Config) error {
+	childCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	// Start under the mutex: a signal either arrived before (the child is
+	// never started) or is forwarded to the child; none falls in between.
+	s.mu.Lock()
+	if sig := s.caught; sig != 0 {
+		s.mu.Unlock()
+		s.logger.Info("interrupted; command not started", "signal", sig.String())
+		return signalExit{128 + int(sig)}
+	}
+	proc, err := runner.Start(childCtx, cfg)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.proc = proc
+	s.mu.Unlock()
+	s.logger.Info("started command", "pid", proc.Pid())
+
+	select {
+	case <-proc.Done():
+	case <-lease.Lost():
+		// Stop the child now: the lease is declared lost early enough that
+		// SIGTERM, --kill-after and SIGKILL all happen before any other
+		// holder could take the lock.
+		s.logger.Warn("lock lost; stopping command", "kill_after", cfg.KillAfter.String())
+		stop()
+		<-proc.Done()
+	}
+	res := proc.Wait()
+	if lerr := lease.Err(); lerr != nil && res.Stopped {
+		return lerr
+	}
+	s.logger.Info("command exited", "status", res.Status())
+	return childExit{res.Status()}
+}
+
+// since formats a holder's acquisition time for the log; the holder's wall
+// clock, shown and never trusted.
+func since(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
