@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/locked-run/locked-run/lock"
@@ -262,7 +263,11 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	status, msg := exitStatus(err)
 	if msg != "" {
-		fmt.Fprintf(stderr, "locked-run: %s\n", msg)
+		if logger, ok := app.Metadata[metaJSONLogger].(hclog.Logger); ok {
+			logger.Error(msg)
+		} else {
+			fmt.Fprintf(stderr, "locked-run: %s\n", msg)
+		}
 	}
 	return status
 }

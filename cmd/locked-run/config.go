@@ -60,14 +60,23 @@ func newLogger(c *cli.Context) (hclog.Logger, error) {
 	if format != "text" && format != "json" && format != "" {
 		return nil, usagef("--log-format %q: use text or json", format)
 	}
-	return hclog.New(&hclog.LoggerOptions{
+	logger := hclog.New(&hclog.LoggerOptions{
 		Name:       "locked-run",
 		Level:      level,
 		Output:     c.App.ErrWriter,
 		JSONFormat: format == "json",
 		TimeFormat: "2006-01-02T15:04:05.000Z07:00",
-	}), nil
+	})
+	if format == "json" {
+		// The final error line must be JSON too, for log shippers.
+		c.App.Metadata[metaJSONLogger] = logger
+	}
+	return logger, nil
 }
+
+// metaJSONLogger is the App.Metadata key holding the logger when logs are
+// JSON, so the final error line is written as JSON too.
+const metaJSONLogger = "json-logger"
 
 // metaTable is the App.Metadata key holding the --table in use.
 const metaTable = "table"
