@@ -830,7 +830,7 @@ func TestDynamoStatusListForceRelease(t *testing.T) {
 	ctx := context.Background()
 	f.put(holderItem("b", "other-7-abcdef01", "v1", 3000, 3))
 	f.put(map[string]types.AttributeValue{attrKey: avS("c"), attrSchema: avS(SchemaVersion), attrToken: avN(9)}) // free
-	f.put(map[string]types.AttributeValue{attrKey: avS("d"), "Digest": avS("x")})                               // foreign
+	f.put(map[string]types.AttributeValue{attrKey: avS("d"), "Digest": avS("x")})                                // foreign
 	f.put(map[string]types.AttributeValue{attrKey: avS("e"), attrSchema: avS(SchemaVersion), attrOwner: avN(1)}) // corrupt
 	l := mustAcquire(t, d, "a")
 
