@@ -133,13 +133,16 @@ func (r *renewer) heartbeat(ctx context.Context) error {
 
 // heartbeatBackoff is the retry policy of one heartbeat: quick first
 // retries, since throttling and dropped connections usually pass within
-// milliseconds, capped well under the heartbeat interval. The renew
-// deadline, not the policy, ends the retries.
+// milliseconds, and waits capped at an eighth of the time a heartbeat has
+// before the renew deadline, so that even a holder throttled half the time
+// gets about ten attempts (and fails all of them about once in a thousand
+// heartbeats). The renew deadline, not the policy, ends the retries.
 func (r *renewer) heartbeatBackoff() backoff.BackOff {
-	hb := r.d.timing.Heartbeat
+	t := r.d.timing
+	maxWait := min(max((t.renewDeadline()-t.Heartbeat)/8, 20*time.Millisecond), 5*time.Second)
 	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(min(max(hb/20, 20*time.Millisecond), time.Second)),
-		backoff.WithMaxInterval(min(max(hb/4, 100*time.Millisecond), 5*time.Second)),
+		backoff.WithInitialInterval(min(max(t.Heartbeat/20, 10*time.Millisecond), maxWait)),
+		backoff.WithMaxInterval(maxWait),
 		backoff.WithMaxElapsedTime(0),
 		backoff.WithClockProvider(r.d.clock),
 	)
