@@ -552,7 +552,9 @@ func TestDynamoLocalCreateTable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	newTable := func(name string) *Dynamo {
-		t.Cleanup(func() { _, _ = raw.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)}) })
+		t.Cleanup(func() {
+			_, _ = raw.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+		})
 		d, err := NewDynamo(DynamoConfig{Client: raw, Table: name, Timing: itTiming})
 		if err != nil {
 			t.Fatal(err)
