@@ -25,12 +25,47 @@
 // RVN). Two writers can therefore never both succeed from the same view.
 //
 // Holder's deadline. The holder measures from the send time of its last
-// write that succeeded: the server applied it no earlier, and any waiter saw
-// its RVN no earlier, so no waiter can take over before send time + lease.
+// write that succeeded (for a renewal that needed retries, of its first
+// attempt, since any of them may be the one that landed): the server
+// applied it no earlier, and any waiter saw its RVN no earlier, so no waiter
+// can take over before send time + lease.
 // If renewals keep failing, the holder closes Lost at send time + lease -
 // kill-after - margin, which leaves the caller kill-after to stop its child
 // and a margin for scheduling and clock-rate error before the first moment a
 // waiter could write.
+//
+// # DynamoDB item layout
+//
+// One item per key in a table whose only key is the string partition key
+// LockID, so a Terraform state lock table can be shared. Items without
+// Schema "locked-run/1" (Terraform's, say) are never modified: acquiring
+// such a key fails with a *ForeignItemError.
+//
+//	LockID        S  the key, exactly as given (partition key)
+//	Schema        S  "locked-run/1": marks the item as locked-run's; kept after release
+//	Owner         S  holder's owner id, "<host>-<pid>-<8 hex>", new for each acquisition; absent when free
+//	Host          S  holder's host name
+//	Pid           N  holder's process id
+//	User          S  holder's user name
+//	Command       S  the command the holder runs
+//	AcquiredAt    S  holder's wall clock at acquisition, RFC 3339 (for people only)
+//	HeartbeatAt   S  holder's wall clock at its last renewal, RFC 3339 (for people only)
+//	LeaseMs       N  the lease the holder promised, in milliseconds
+//	RVN           S  record version number: random, rewritten by every write of the holder
+//	FencingToken  N  incremented by every acquisition; kept after release, never reset
+//
+// Release removes Owner through RVN and keeps LockID, Schema and
+// FencingToken. A free key's item therefore still says how many times the
+// key was acquired.
+//
+// Requests: an uncontended acquire is one conditional UpdateItem (it
+// learns the holder from the same call when the key is held), a release is
+// one more. A holder writes one UpdateItem per heartbeat (every 10 s with
+// the defaults). A waiter reads the item with a strongly consistent GetItem
+// every Timing.Poll, jittered uniformly between 0.5 and 1.5 times it (5 a
+// second with the default 200 ms), writes only when it sees the key free
+// or expired, and takes a released key about 150 ms after the release at
+// the median.
 //
 // Fencing. Each acquisition increments a per-key counter in the same write
 // that takes the lock; release keeps the counter, so tokens of a key only

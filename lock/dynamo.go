@@ -44,16 +44,8 @@ type DynamoConfig struct {
 }
 
 // Dynamo is the DynamoDB backend: one item per key in a table whose
-// partition key is the string attribute LockID. See the package
-// documentation for the safety argument and dynamo_item.go for the layout.
-//
-// Request rates: an uncontended acquire is one UpdateItem and a release one
-// more. A holder writes one UpdateItem every Timing.Heartbeat (every 10 s
-// with the defaults: 6 write units a minute). A waiter reads one strongly
-// consistent GetItem every Timing.Poll on average, jittered uniformly
-// between 0.5 and 1.5 times it (5 a second, 300 read units a minute with
-// the default 200 ms), plus one UpdateItem whenever it sees the key free or
-// expired.
+// partition key is the string attribute LockID. The package documentation
+// gives the safety argument, the item layout and the request rates.
 type Dynamo struct {
 	api    DynamoAPI
 	table  string
@@ -232,9 +224,10 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			item     map[string]types.AttributeValue
 			received time.Time
 			err      error
+			refused  bool // item is the answer to our failed write
 		)
 		if next == stepRead {
-			item, err = a.d.getItem(ctx, a.key)
+			item, err = a.d.getItem(ctx, a.key, noSDKRetries)
 			received = a.d.clock.Now()
 		} else {
 			var takeover *sighting
@@ -259,7 +252,7 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			var ccf *conditionFailedError
 			switch {
 			case errors.As(err, &ccf) && ccf.ItemKnown:
-				item, err = ccf.Item, nil
+				item, err, refused = ccf.Item, nil, true
 			case errors.As(err, &ccf):
 				// No item came back: there is none, or the endpoint
 				// does not return it. Look.
@@ -296,6 +289,16 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			continue
 		}
 		rec, err := decodeRecord(item)
+		if refused && err == nil && rec.Owner != a.owner && (!rec.Held() || a.expired(watch, rec)) {
+			// Refused, yet the item looks as if the same write should
+			// pass: something this code does not understand is going
+			// on. Never retry a write at once; look again in a while.
+			if err := sleep(ctx, a.d.clock, a.d.jitter(a.d.timing.Poll)); err != nil {
+				return nil, a.ctxErr(err)
+			}
+			next = stepRead
+			continue
+		}
 		switch {
 		case errors.Is(err, ErrForeignItem):
 			return nil, fmt.Errorf("acquire %q: %w", a.key, &ForeignItemError{Key: a.key})
@@ -338,6 +341,12 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 		}
 		next = stepRead
 	}
+}
+
+// expired reports whether rec is the version watch has watched for a whole
+// lease.
+func (a *acquisition) expired(watch sighting, rec Record) bool {
+	return rec.Owner == watch.owner && rec.Version == watch.rvn && !a.d.clock.Now().Before(watch.since.Add(watch.lease))
 }
 
 // retryPolicy is the backoff for transient errors while acquiring.
@@ -423,9 +432,15 @@ func (a *acquisition) write(ctx context.Context, takeover *sighting) (Record, ti
 		in.ConditionExpression = aws.String("attribute_not_exists(#LockID) OR (#Schema = :schema AND attribute_not_exists(#Owner))")
 		in.ExpressionAttributeNames["#"+attrKey] = attrKey
 	} else {
-		in.ConditionExpression = aws.String("#Schema = :schema AND #Owner = :seenOwner AND #RVN = :seenRVN")
 		in.ExpressionAttributeValues[":seenOwner"] = avS(takeover.owner)
-		in.ExpressionAttributeValues[":seenRVN"] = avS(takeover.rvn)
+		if takeover.rvn != "" {
+			in.ConditionExpression = aws.String("#Schema = :schema AND #Owner = :seenOwner AND #RVN = :seenRVN")
+			in.ExpressionAttributeValues[":seenRVN"] = avS(takeover.rvn)
+		} else {
+			// An item without RVN, not written by this version: the
+			// watch was on its absence.
+			in.ConditionExpression = aws.String("#Schema = :schema AND #Owner = :seenOwner AND attribute_not_exists(#RVN)")
+		}
 	}
 	a.sent[rvn] = now
 	callCtx, cancel := context.WithTimeout(ctx, a.d.reqTimeout)
@@ -487,14 +502,14 @@ func (a *acquisition) abandon(parent context.Context) {
 
 // getItem reads key's item with a strongly consistent read. A missing item
 // is a nil map and no error.
-func (d *Dynamo) getItem(ctx context.Context, key string) (map[string]types.AttributeValue, error) {
+func (d *Dynamo) getItem(ctx context.Context, key string, optFns ...func(*dynamodb.Options)) (map[string]types.AttributeValue, error) {
 	callCtx, cancel := context.WithTimeout(ctx, d.reqTimeout)
 	defer cancel()
 	out, err := d.api.GetItem(callCtx, &dynamodb.GetItemInput{
 		TableName:      aws.String(d.table),
 		Key:            keyOf(key),
 		ConsistentRead: aws.Bool(true),
-	}, noSDKRetries)
+	}, optFns...)
 	if err != nil {
 		return nil, translate(err, d.table)
 	}

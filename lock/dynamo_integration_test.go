@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -637,5 +639,50 @@ func TestDynamoLocalStatusListForceRelease(t *testing.T) {
 	}
 	if rec := e.status(t, "job/b"); rec.Held() || rec.Token != 1 {
 		t.Fatalf("after force release: %+v", rec)
+	}
+}
+
+func TestDynamoLocalPickup(t *testing.T) {
+	e := newITEnv(t)
+	holder := e.dynamo(t, e.client(nil), "holder", nil)
+	waiter := e.dynamo(t, e.client(nil), "waiter", nil) // default poll
+	var samples []time.Duration
+	for range 12 {
+		h := itAcquire(t, holder, "pickup")
+		waiting := make(chan struct{})
+		var once sync.Once
+		type result struct {
+			l   *Lease
+			at  time.Time
+			err error
+		}
+		got := make(chan result, 1)
+		go func() {
+			l, err := waiter.Acquire(context.Background(), "pickup", AcquireOptions{OnWait: func(Record, time.Duration) {
+				once.Do(func() { close(waiting) })
+			}})
+			got <- result{l, time.Now(), err}
+		}()
+		waitClosed(t, waiting, 5*time.Second, "the waiter waiting")
+		time.Sleep(rand.N(300 * time.Millisecond))
+		if err := release(t, h); err != nil {
+			t.Fatal(err)
+		}
+		released := time.Now()
+		r := <-got
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		samples = append(samples, r.at.Sub(released))
+		if err := release(t, r.l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.Sort(samples)
+	median := samples[len(samples)/2]
+	t.Logf("a released key was taken by a waiter (poll %s) after %s at the median, %s at most", DefaultPoll,
+		median.Round(time.Millisecond), samples[len(samples)-1].Round(time.Millisecond))
+	if median > 2*DefaultPoll {
+		t.Errorf("median pickup %s, want about half a poll", median)
 	}
 }

@@ -11,27 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// The DynamoDB item of a key. One item per key, keyed by the key itself, so
-// a Terraform state lock table (partition key LockID, a string) can be
-// shared. The layout is part of locked-run's interface: other tools may
-// read it.
-//
-//	LockID        S  the key, exactly as given (partition key)
-//	Schema        S  "locked-run/1": marks the item as ours; kept after release
-//	Owner         S  owner id of the holder, "<host>-<pid>-<8 hex>"; absent when free
-//	Host          S  holder's host name
-//	Pid           N  holder's process id
-//	User          S  holder's user name
-//	Command       S  the command the holder runs
-//	AcquiredAt    S  holder's wall clock at acquisition, RFC 3339 (display only)
-//	HeartbeatAt   S  holder's wall clock at its last renewal, RFC 3339 (display only)
-//	LeaseMs       N  lease promised by the holder, in milliseconds
-//	RVN           S  record version number: random, rewritten by every write
-//	FencingToken  N  incremented by every acquisition; kept after release
-//
-// Release removes Owner and every attribute after it in this list except
-// FencingToken, so the item of a free key holds LockID, Schema and
-// FencingToken. Items without Schema "locked-run/1" are never modified.
+// Attribute names of the DynamoDB item; the package documentation
+// describes the layout, which other tools may read.
 const (
 	attrKey       = "LockID"
 	attrSchema    = "Schema"
@@ -81,7 +62,11 @@ func decodeRecord(item map[string]types.AttributeValue) (Record, error) {
 	if !ok || schema != SchemaVersion {
 		return Record{Key: r.Key}, errForeign
 	}
-	r.Owner, _ = d.str(attrOwner)
+	if owner, ok := d.str(attrOwner); ok && owner == "" {
+		d.fail(attrOwner, "is empty")
+	} else {
+		r.Owner = owner
+	}
 	r.Host, _ = d.str(attrHost)
 	r.User, _ = d.str(attrUser)
 	r.Command, _ = d.str(attrCommand)

@@ -45,6 +45,7 @@ func TestDecodeRecord(t *testing.T) {
 		{name: "an item with another Schema is foreign", item: with(attrSchema, avS("locked-run/2")), wantErr: ErrForeignItem},
 		{name: "a Schema that is not a string is corrupt", item: with(attrSchema, avN(1)), wantErr: errAny},
 		{name: "an Owner that is a number is corrupt", item: with(attrOwner, avN(5)), wantErr: errAny},
+		{name: "an empty Owner is corrupt", item: with(attrOwner, avS("")), wantErr: errAny},
 		{name: "a Pid that is a string is corrupt", item: with(attrPID, avS("7")), wantErr: errAny},
 		{name: "a Pid out of range is corrupt", item: with(attrPID, avN(1<<40)), wantErr: errAny},
 		{name: "a fractional LeaseMs is corrupt", item: with(attrLease, &types.AttributeValueMemberN{Value: "1.5"}), wantErr: errAny},

@@ -638,6 +638,52 @@ func TestDynamoWaiting(t *testing.T) {
 	})
 }
 
+func TestDynamoOddItems(t *testing.T) {
+	t.Run("a holder item without RVN is taken over on its absence after a lease", func(t *testing.T) {
+		clk := newFakeClock()
+		f := newFakeTable(t, clk, "acquire", "GetItem", "takeover", "release")
+		item := holderItem("deploy", "old-1-00000000", "", 3000, 2)
+		delete(item, attrRVN)
+		f.put(item)
+		d := newUnitDynamo(t, f, clk)
+		start := clk.Now()
+		a := goAcquire(context.Background(), d, "deploy", AcquireOptions{})
+		clk.run(t, 1, 10*time.Millisecond, time.Minute, f.won, nil)
+		l, err := a.wait(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = l.Release(context.Background()) })
+		if tk := f.callsOf("takeover"); len(tk) != 1 || tk[0].At.Sub(start) != 3*time.Second {
+			t.Fatalf("takeovers: %d", len(tk))
+		}
+	})
+
+	t.Run("a write refused although the item looks free is not retried in a tight loop", func(t *testing.T) {
+		clk := newFakeClock()
+		f := newFakeTable(t, clk, "acquire", "GetItem")
+		d := newUnitDynamo(t, f, clk)
+		refusals := 0
+		f.setHook(func(c *fakeCall) (bool, error) {
+			if c.Kind == "acquire" && refusals < 5 {
+				refusals++
+				free := map[string]types.AttributeValue{attrKey: avS("deploy"), attrSchema: avS(SchemaVersion), attrToken: avN(1)}
+				return false, &types.ConditionalCheckFailedException{Item: free}
+			}
+			return true, nil
+		})
+		start := clk.Now()
+		a := goAcquire(context.Background(), d, "deploy", AcquireOptions{})
+		clk.run(t, 1, 10*time.Millisecond, time.Minute, f.won, nil)
+		if _, err := a.wait(t); err != nil {
+			t.Fatal(err)
+		}
+		if took := clk.since(start); took < 5*unitTiming.Poll {
+			t.Errorf("6 writes within %s: a poll apart at least, want >= %s", took, 5*unitTiming.Poll)
+		}
+	})
+}
+
 func TestDynamoCancel(t *testing.T) {
 	t.Run("cancelling while the acquiring write is in flight leaves nothing held", func(t *testing.T) {
 		clk := newFakeClock()
