@@ -1,0 +1,491 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+)
+
+// Fuzz targets for what locked-run reads back from a table it shares with
+// other tools: a lock item may be corrupt, half-written by another version,
+// or not ours at all (a Terraform state lock). None of that may crash
+// locked-run, be taken for a lock it can hold, or be modified. The seeds run
+// in plain `go test`; explore with
+//
+//	go test -run '^$' -fuzz FuzzDecodeRecord ./lock
+//	go test -run '^$' -fuzz FuzzAcquireOverItem ./lock
+//	go test -run '^$' -fuzz FuzzValidateKey ./lock
+
+// fzAttrs are the attributes a fuzzed item may carry, in the order of the
+// shape bytes: the layout's, then two that Terraform's lock items have.
+var fzAttrs = []string{
+	attrKey, attrSchema, attrOwner, attrHost, attrPID, attrUser, attrCommand,
+	attrAcquired, attrHeartbeat, attrLease, attrRVN, attrToken, "Info", "Digest",
+}
+
+// Kinds of attribute value in a shape byte (taken modulo fzKinds).
+const (
+	fzAbsent = iota
+	fzS
+	fzN
+	fzB
+	fzBOOL
+	fzNULL
+	fzL
+	fzM
+	fzSS
+	fzNilValue // present in the map with a nil value
+	fzKinds
+)
+
+// fzItem builds an item: attribute i has the kind shape[i] (absent past
+// the end of shape) and the i-th line of vals as its text.
+func fzItem(shape []byte, vals string) map[string]types.AttributeValue {
+	lines := strings.Split(vals, "\n")
+	item := map[string]types.AttributeValue{}
+	for i, name := range fzAttrs {
+		if i >= len(shape) {
+			break
+		}
+		v := ""
+		if i < len(lines) {
+			v = lines[i]
+		}
+		switch shape[i] % fzKinds {
+		case fzS:
+			item[name] = &types.AttributeValueMemberS{Value: v}
+		case fzN:
+			item[name] = &types.AttributeValueMemberN{Value: v}
+		case fzB:
+			item[name] = &types.AttributeValueMemberB{Value: []byte(v)}
+		case fzBOOL:
+			item[name] = &types.AttributeValueMemberBOOL{Value: v != ""}
+		case fzNULL:
+			item[name] = &types.AttributeValueMemberNULL{Value: true}
+		case fzL:
+			item[name] = &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: v}}}
+		case fzM:
+			item[name] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"S": &types.AttributeValueMemberS{Value: v}}}
+		case fzSS:
+			item[name] = &types.AttributeValueMemberSS{Value: []string{v}}
+		case fzNilValue:
+			item[name] = nil
+		}
+	}
+	return item
+}
+
+// fzSeeds are items worth starting from: ours held and free, Terraform's
+// two kinds of item, and near misses.
+func fzSeeds() []struct {
+	shape []byte
+	vals  string
+} {
+	//      LockID Schema Owner Host Pid User Command AcquiredAt HeartbeatAt LeaseMs RVN FencingToken Info Digest
+	held := []byte{fzS, fzS, fzS, fzS, fzN, fzS, fzS, fzS, fzS, fzN, fzS, fzN}
+	heldVals := strings.Join([]string{"deploy", SchemaVersion, "ci-7-4412-9f1c03ab", "ci-7", "4412", "alice", "terraform apply",
+		"2024-05-01T12:03:10Z", "2024-05-01T12:03:20.5Z", "30000", "0123456789abcdef01234567", "17"}, "\n")
+	free := []byte{fzS, fzS, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzN}
+	freeVals := "deploy\n" + SchemaVersion + "\n\n\n\n\n\n\n\n\n\n17"
+	tfLock := []byte{fzS, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzS}
+	tfLockVals := "tf-state/prod.tfstate\n\n\n\n\n\n\n\n\n\n\n\n" + `{"ID":"5b5d","Operation":"OperationTypeApply","Who":"bob@laptop"}`
+	tfDigest := []byte{fzS, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzAbsent, fzS}
+	tfDigestVals := "tf-state/prod.tfstate-md5\n\n\n\n\n\n\n\n\n\n\n\n\nd41d8cd98f00b204e9800998ecf8427e"
+
+	with := func(shape []byte, i int, kind byte) []byte {
+		s := append([]byte(nil), shape...)
+		s[i] = kind
+		return s
+	}
+	replace := func(vals string, i int, v string) string {
+		l := strings.Split(vals, "\n")
+		l[i] = v
+		return strings.Join(l, "\n")
+	}
+	return []struct {
+		shape []byte
+		vals  string
+	}{
+		{held, heldVals},
+		{free, freeVals},
+		{tfLock, tfLockVals},
+		{tfDigest, tfDigestVals},
+		{nil, ""},
+		{with(held, 1, fzAbsent), heldVals},                   // held-looking, no Schema
+		{held, replace(heldVals, 1, "locked-run/2")},          // a future layout
+		{with(held, 1, fzNULL), heldVals},                     // Schema of the wrong type
+		{with(held, 2, fzN), replace(heldVals, 2, "7")},       // Owner of the wrong type
+		{held, replace(heldVals, 2, "")},                      // Owner empty
+		{with(held, 2, fzNilValue), heldVals},                 // Owner nil
+		{held, replace(heldVals, 9, "9223372036854775807")},   // LeaseMs overflowing a Duration
+		{held, replace(heldVals, 9, "-30000")},                // negative lease
+		{held, replace(heldVals, 11, "18446744073709551616")}, // token past uint64
+		{held, replace(heldVals, 11, "-1")},                   // negative token
+		{held, replace(heldVals, 11, "1e3")},                  // token in exponent form
+		{held, replace(heldVals, 4, "99999999999")},           // pid out of range
+		{held, replace(heldVals, 7, "yesterday")},             // unreadable display time
+		{with(free, 0, fzAbsent), freeVals},                   // no key at all
+		{with(free, 0, fzN), replace(freeVals, 0, "5")},       // key of the wrong type
+		{free, replace(freeVals, 0, "")},                      // empty key
+		{with(free, 11, fzS), freeVals},                       // token as a string
+	}
+}
+
+// FuzzDecodeRecord checks decodeRecord on arbitrary items: it never panics,
+// an item without Schema "locked-run/1" is never a Record (so never a held
+// lock of ours), and a Record it returns says exactly what the item holds.
+func FuzzDecodeRecord(f *testing.F) {
+	for _, s := range fzSeeds() {
+		f.Add(s.shape, s.vals)
+	}
+	f.Fuzz(func(t *testing.T, shape []byte, vals string) {
+		item := fzItem(shape, vals)
+		rec, err := decodeRecord(item)
+
+		schema, schemaOK := item[attrSchema].(*types.AttributeValueMemberS)
+		ours := schemaOK && schema != nil && schema.Value == SchemaVersion
+		key, keyOK := item[attrKey].(*types.AttributeValueMemberS)
+		keyOK = keyOK && key != nil && key.Value != ""
+		_, schemaPresent := item[attrSchema]
+		schemaWrongType := schemaPresent && item[attrSchema] != nil && !schemaOK
+
+		if err != nil {
+			if rec.Held() || rec.Token != 0 {
+				t.Errorf("decodeRecord returned an error and a record that says something: %+v, %v", rec, err)
+			}
+			if strings.ContainsAny(err.Error(), "\n\r") {
+				t.Errorf("error is not one line: %q", err)
+			}
+			if keyOK && !ours && !schemaWrongType && !errors.Is(err, ErrForeignItem) {
+				t.Errorf("an item keyed %q without Schema %q gave %v, want ErrForeignItem", key.Value, SchemaVersion, err)
+			}
+			return
+		}
+		if !ours {
+			t.Fatalf("decodeRecord accepted an item without Schema %q: %+v from %s", SchemaVersion, rec, fzString(item))
+		}
+		if !keyOK || rec.Key != key.Value {
+			t.Errorf("Key %q, item's LockID %v", rec.Key, item[attrKey])
+		}
+		fzCheckString(t, item, attrOwner, rec.Owner)
+		fzCheckString(t, item, attrHost, rec.Host)
+		fzCheckString(t, item, attrUser, rec.User)
+		fzCheckString(t, item, attrCommand, rec.Command)
+		fzCheckString(t, item, attrRVN, rec.Version)
+		if n, ok := item[attrToken].(*types.AttributeValueMemberN); ok {
+			if want, err := strconv.ParseUint(n.Value, 10, 64); err != nil || rec.Token != want {
+				t.Errorf("Token %d from FencingToken %q", rec.Token, n.Value)
+			}
+		} else if rec.Token != 0 {
+			t.Errorf("Token %d without a FencingToken number", rec.Token)
+		}
+		if n, ok := item[attrLease].(*types.AttributeValueMemberN); ok {
+			ms, err := strconv.ParseInt(n.Value, 10, 64)
+			if err != nil || rec.Lease != time.Duration(ms)*time.Millisecond || rec.Lease.Milliseconds() != ms {
+				t.Errorf("Lease %s from LeaseMs %q", rec.Lease, n.Value)
+			}
+		} else if rec.Lease != 0 {
+			t.Errorf("Lease %s without a LeaseMs number", rec.Lease)
+		}
+		if rec.PID < 0 {
+			t.Errorf("PID %d", rec.PID)
+		}
+	})
+}
+
+// fzCheckString checks that a decoded string field is the item's string
+// attribute, or empty when the attribute is absent.
+func fzCheckString(t *testing.T, item map[string]types.AttributeValue, name, got string) {
+	t.Helper()
+	want := ""
+	if s, ok := item[name].(*types.AttributeValueMemberS); ok && s != nil {
+		want = s.Value
+	}
+	if got != want {
+		t.Errorf("%s decoded as %q, item holds %q", name, got, want)
+	}
+}
+
+// FuzzAcquireOverItem puts an arbitrary item under the key and acquires it
+// with --no-wait through a table that evaluates the backend's conditions as
+// DynamoDB does. Whatever the item, Acquire returns after a few requests
+// (no busy loop), never modifies an item without Schema "locked-run/1", and
+// succeeds only where DynamoDB's condition lets it: on a key that is free by
+// the item's own attributes.
+func FuzzAcquireOverItem(f *testing.F) {
+	for _, s := range fzSeeds() {
+		f.Add(s.shape, s.vals)
+	}
+	f.Fuzz(func(t *testing.T, shape []byte, vals string) {
+		item := fzItem(shape, vals)
+		if len(item) == 0 {
+			return // no item: an ordinary free key
+		}
+		// DynamoDB never stores nil values or an item without its key.
+		for name, v := range item {
+			if v == nil {
+				delete(item, name)
+			}
+		}
+		item[attrKey] = &types.AttributeValueMemberS{Value: "k"}
+		before := fzClone(item)
+		tbl := &fzTable{item: item}
+		d, err := NewDynamo(DynamoConfig{Client: tbl, Table: "locks", Identity: Identity{Host: "me", PID: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		lease, err := d.Acquire(ctx, "k", AcquireOptions{NoWait: true})
+		calls := tbl.count()
+		if calls > fzMaxCalls {
+			t.Fatalf("Acquire over item %s made more than %d requests (a busy loop); it ended with %v", fzString(before), fzMaxCalls, err)
+		}
+		_, foreign := fzAcquireCond(before)
+		switch {
+		case err == nil:
+			if !fzFree(before) {
+				t.Errorf("Acquire succeeded over an item DynamoDB would not let it take: %s", fzString(before))
+			}
+			if rerr := lease.Release(context.Background()); rerr != nil {
+				t.Errorf("release: %v", rerr)
+			}
+		case foreign && !errors.Is(err, ErrForeignItem) && !errors.Is(err, ErrHeld):
+			// A foreign item may also be reported as corrupt when its key
+			// attributes are unreadable; anything else is an error too.
+			if !strings.Contains(err.Error(), "corrupt") {
+				t.Errorf("Acquire over a foreign item: %v", err)
+			}
+		}
+		if foreign && !fzEqual(tbl.snapshot(), before) {
+			t.Errorf("Acquire modified an item that is not a locked-run lock:\nbefore %s\nafter  %s", fzString(before), fzString(tbl.snapshot()))
+		}
+	})
+}
+
+// fzMaxCalls is more requests than an Acquire with NoWait has any reason to
+// make on one unchanging item: a write, a read, perhaps one more write.
+const fzMaxCalls = 20
+
+// fzTable is a one-item DynamoDB table that evaluates the conditions of the
+// acquiring write and of the release as DynamoDB would, on the item's own
+// attributes. Anything else is refused.
+type fzTable struct {
+	mu    sync.Mutex
+	item  map[string]types.AttributeValue
+	calls int
+}
+
+func (f *fzTable) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+func (f *fzTable) snapshot() map[string]types.AttributeValue {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fzClone(f.item)
+}
+
+// call counts a request and refuses it once there have been too many, so
+// that a busy loop ends (with an error that cannot be retried).
+func (f *fzTable) call() error {
+	f.calls++
+	if f.calls > fzMaxCalls {
+		return &smithy.GenericAPIError{Code: "ValidationException", Message: "fuzz table: too many requests"}
+	}
+	return nil
+}
+
+func (f *fzTable) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(); err != nil {
+		return nil, err
+	}
+	return &dynamodb.GetItemOutput{Item: fzClone(f.item)}, nil
+}
+
+func (f *fzTable) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(); err != nil {
+		return nil, err
+	}
+	cond := ""
+	if in.ConditionExpression != nil {
+		cond = *in.ConditionExpression
+	}
+	vals := in.ExpressionAttributeValues
+	var ok bool
+	switch {
+	case strings.HasPrefix(cond, "attribute_not_exists(#LockID)"): // acquire a free key
+		ok = fzFree(f.item)
+	case cond == "#Owner = :owner": // release
+		ok = fzEqualAV(f.item[attrOwner], vals[":owner"])
+	default:
+		return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: "fuzz table: unexpected condition " + cond}
+	}
+	if !ok {
+		return nil, &types.ConditionalCheckFailedException{Message: stringPtr("The conditional request failed"), Item: fzClone(f.item)}
+	}
+	if strings.HasPrefix(cond, "attribute_not_exists") {
+		// SET the holder's attributes, ADD 1 to the token.
+		var token uint64
+		if n, isN := f.item[attrToken].(*types.AttributeValueMemberN); isN {
+			t, err := strconv.ParseUint(n.Value, 10, 64)
+			if err != nil || t == ^uint64(0) {
+				return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: "fuzz table: token out of the test's range"}
+			}
+			token = t
+		} else if _, present := f.item[attrToken]; present {
+			return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: "An operand in the update expression has an incorrect data type"}
+		}
+		for ph, name := range map[string]string{":schema": attrSchema, ":owner": attrOwner, ":host": attrHost, ":pid": attrPID,
+			":user": attrUser, ":command": attrCommand, ":now": attrAcquired, ":lease": attrLease, ":rvn": attrRVN} {
+			f.item[name] = vals[ph]
+		}
+		f.item[attrHeartbeat] = vals[":now"]
+		f.item[attrToken] = &types.AttributeValueMemberN{Value: strconv.FormatUint(token+1, 10)}
+		return &dynamodb.UpdateItemOutput{Attributes: fzClone(f.item)}, nil
+	}
+	for _, name := range holderAttrs {
+		delete(f.item, name)
+	}
+	return &dynamodb.UpdateItemOutput{}, nil
+}
+
+func (f *fzTable) Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	return nil, errors.New("fuzz table: Scan not expected")
+}
+
+func (f *fzTable) CreateTable(context.Context, *dynamodb.CreateTableInput, ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error) {
+	return nil, errors.New("fuzz table: CreateTable not expected")
+}
+
+func (f *fzTable) DescribeTable(context.Context, *dynamodb.DescribeTableInput, ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
+	return nil, errors.New("fuzz table: DescribeTable not expected")
+}
+
+func stringPtr(s string) *string { return &s }
+
+// fzFree is DynamoDB's verdict on the acquiring write's condition,
+// "attribute_not_exists(#LockID) OR (#Schema = :schema AND
+// attribute_not_exists(#Owner))", for an existing item.
+func fzFree(item map[string]types.AttributeValue) bool {
+	s, ok := item[attrSchema].(*types.AttributeValueMemberS)
+	_, owner := item[attrOwner]
+	return ok && s.Value == SchemaVersion && !owner
+}
+
+// fzAcquireCond reports whether the item is free by DynamoDB's reading and
+// whether it is foreign (no Schema "locked-run/1").
+func fzAcquireCond(item map[string]types.AttributeValue) (free, foreign bool) {
+	s, ok := item[attrSchema].(*types.AttributeValueMemberS)
+	return fzFree(item), !ok || s.Value != SchemaVersion
+}
+
+// fzString shows an item with its values, for failure messages.
+func fzString(item map[string]types.AttributeValue) string {
+	names := make([]string, 0, len(item))
+	for name := range item {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("{")
+	for i, name := range names {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		switch v := item[name].(type) {
+		case *types.AttributeValueMemberS:
+			fmt.Fprintf(&b, "%s:S%q", name, v.Value)
+		case *types.AttributeValueMemberN:
+			fmt.Fprintf(&b, "%s:N%q", name, v.Value)
+		default:
+			fmt.Fprintf(&b, "%s:%T", name, v)
+		}
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+func fzClone(item map[string]types.AttributeValue) map[string]types.AttributeValue {
+	if item == nil {
+		return nil
+	}
+	c := make(map[string]types.AttributeValue, len(item))
+	for k, v := range item {
+		c[k] = v
+	}
+	return c
+}
+
+func fzEqual(a, b map[string]types.AttributeValue) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !fzEqualAV(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// fzEqualAV compares two scalar attribute values; others compare by
+// identity, which is what the fuzz table's copies keep.
+func fzEqualAV(a, b types.AttributeValue) bool {
+	switch x := a.(type) {
+	case *types.AttributeValueMemberS:
+		y, ok := b.(*types.AttributeValueMemberS)
+		return ok && x.Value == y.Value
+	case *types.AttributeValueMemberN:
+		y, ok := b.(*types.AttributeValueMemberN)
+		return ok && x.Value == y.Value
+	}
+	return a == b
+}
+
+// FuzzValidateKey checks that ValidateKey accepts exactly the keys DynamoDB
+// accepts as a string partition key (1 to 2048 bytes of UTF-8), and that
+// its error matches ErrInvalidKey and fits on one line.
+func FuzzValidateKey(f *testing.F) {
+	for _, k := range []string{
+		"deploy", "tf/prod/network", "a", "", " ", "\x00", "\xff", "\xc3\x28", "日本語のキー", "emoji 🔒",
+		strings.Repeat("k", MaxKeyBytes), strings.Repeat("k", MaxKeyBytes+1),
+		strings.Repeat("é", MaxKeyBytes/2), strings.Repeat("é", MaxKeyBytes/2) + "x",
+		"line\nbreak", "terraform apply -auto-approve",
+	} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		err := ValidateKey(key)
+		want := key != "" && utf8.ValidString(key) && len(key) <= MaxKeyBytes
+		if (err == nil) != want {
+			t.Fatalf("ValidateKey(%q) (%d bytes) = %v", key, len(key), err)
+		}
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("ValidateKey(%q) = %v, want an error matching ErrInvalidKey", key, err)
+		}
+		if strings.ContainsAny(err.Error(), "\n\r") {
+			t.Errorf("ValidateKey error is not one line: %q", err)
+		}
+	})
+}
