@@ -187,8 +187,10 @@ type acquisition struct {
 	// counted from when it was sent.
 	sent map[string]time.Time
 	// unknown counts the writes that may have taken the key without this
-	// call knowing (no answer, or an answer after ctx ended).
-	unknown int
+	// call knowing (no answer, or an answer after ctx ended); lastUnknown
+	// is when the last of them was sent.
+	unknown     int
+	lastUnknown time.Time
 
 	notified     bool
 	nextProgress time.Time
@@ -246,7 +248,7 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			}
 			if ctx.Err() != nil {
 				// The write may have landed as ctx ended.
-				a.unknown++
+				a.uncertain(sentAt)
 				return nil, a.ctxErr(ctx.Err())
 			}
 			var ccf *conditionFailedError
@@ -259,7 +261,7 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 				next = stepRead
 				continue
 			case isTransient(err):
-				a.unknown++
+				a.uncertain(sentAt)
 			}
 		}
 		if err != nil {
@@ -452,7 +454,7 @@ func (a *acquisition) write(ctx context.Context, takeover *sighting) (Record, ti
 	rec, err := decodeRecord(out.Attributes)
 	if err != nil {
 		// Taken, but unreadable: give it back rather than run blind.
-		a.unknown++
+		a.uncertain(now)
 		return Record{}, now, fmt.Errorf("acquired item unreadable: %w", err)
 	}
 	return rec, now, nil
@@ -463,19 +465,29 @@ func (a *acquisition) write(ctx context.Context, takeover *sighting) (Record, ti
 func (a *acquisition) won(ctx context.Context, rec Record, sentAt time.Time) (*Lease, error) {
 	if err := ctx.Err(); err != nil {
 		// Too late for the caller, who will not release it.
-		a.unknown++
+		a.uncertain(sentAt)
 		return nil, a.ctxErr(err)
 	}
 	return a.d.startLease(rec, sentAt), nil
 }
 
+// uncertain records a write, sent at sent, that may have taken the key
+// without this call knowing.
+func (a *acquisition) uncertain(sent time.Time) {
+	a.unknown++
+	if sent.After(a.lastUnknown) {
+		a.lastUnknown = sent
+	}
+}
+
 // abandon makes sure that this acquisition leaves nothing held after it
-// failed with writes of unknown outcome. It runs on a fresh context: the
-// caller's is usually done.
+// failed with writes of unknown outcome: it removes this call's ownership
+// wherever it finds it, until abandonWatch after the last such write was
+// sent. It runs on a fresh context: the caller's is usually done.
 func (a *acquisition) abandon(parent context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
 	defer cancel()
-	until := a.d.clock.Now().Add(abandonWatch)
+	until := a.lastUnknown.Add(abandonWatch)
 	removed := 0
 	for removed < a.unknown {
 		ok, _, err := a.d.removeOwner(ctx, a.key, a.owner)
