@@ -79,8 +79,9 @@ const (
 	// key only one lease, since nobody renews it.
 	abandonWatch = 2 * time.Second
 
-	// maxHolderLease caps the lease a waiter believes a holder promised.
-	// A larger LeaseMs is taken as this: waiting longer than a day on a
+	// maxHolderLease caps the lease a waiter believes a holder promised,
+	// and NewDynamo refuses longer leases. A larger LeaseMs (written by
+	// something else) is taken as this: waiting longer than a day on a
 	// silent item is never what anyone wants, and force-release exists.
 	maxHolderLease = 24 * time.Hour
 
@@ -110,6 +111,11 @@ func NewDynamo(cfg DynamoConfig) (*Dynamo, error) {
 	timing, err := cfg.Timing.Validate()
 	if err != nil {
 		return nil, err
+	}
+	if timing.Lease > maxHolderLease {
+		// Waiters cap the lease they grant a holder; a longer one
+		// could be taken over while its holder still trusts it.
+		return nil, fmt.Errorf("%w: --lease %s is longer than the %s maximum", ErrInvalidConfig, timing.Lease, maxHolderLease)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock()

@@ -851,6 +851,13 @@ func TestDynamoRefusesBeforeAnyRequest(t *testing.T) {
 		}
 	})
 
+	t.Run("a lease longer than waiters grant is refused", func(t *testing.T) {
+		_, err := NewDynamo(DynamoConfig{Client: newFakeTable(t, nil), Table: "t", Timing: Timing{Lease: 25 * time.Hour}})
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "--lease 25h0m0s") {
+			t.Fatalf("NewDynamo = %v", err)
+		}
+	})
+
 	t.Run("a missing table is ErrTableNotFound", func(t *testing.T) {
 		f := newFakeTable(t, nil, "acquire", "GetItem", "Scan")
 		f.exists = false
