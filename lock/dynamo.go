@@ -496,7 +496,7 @@ func (a *acquisition) abandon(parent context.Context) {
 	until := a.lastUnknown.Add(abandonWatch)
 	removed := 0
 	for removed < a.unknown {
-		ok, _, err := a.d.removeOwner(ctx, a.key, a.owner)
+		res, err := a.d.removeOwner(ctx, a.key, a.owner)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			a.log.Debug("cleanup of abandoned acquisition failed", "owner", a.owner, "error", err)
@@ -504,7 +504,7 @@ func (a *acquisition) abandon(parent context.Context) {
 		case err != nil && !isTransient(err):
 			a.log.Debug("cleanup of abandoned acquisition failed", "owner", a.owner, "error", err)
 			return
-		case ok:
+		case res.removed:
 			removed++
 			a.log.Debug("removed abandoned acquisition", "owner", a.owner)
 			continue
@@ -534,12 +534,22 @@ func (d *Dynamo) getItem(ctx context.Context, key string, optFns ...func(*dynamo
 	return out.Item, nil
 }
 
+// removal is the outcome of removeOwner.
+type removal struct {
+	// removed is true when a write of this call removed owner.
+	removed bool
+	// other is the item's record when the condition failed: Key only
+	// when there was no item.
+	other Record
+	// ambiguous is true when an attempt failed without an answer that
+	// says whether it landed.
+	ambiguous bool
+}
+
 // removeOwner removes the holder attributes from key's item if owner holds
-// it, keeping Schema and FencingToken. It reports whether it removed them;
-// when it did not, it returns the item's record (Key only when there is no
-// item). It retries transient errors until ctx ends; a retry that finds the
-// key free after an attempt of unknown outcome counts as removed.
-func (d *Dynamo) removeOwner(ctx context.Context, key, owner string) (bool, Record, error) {
+// it, keeping Schema and FencingToken. It retries transient errors until
+// ctx ends.
+func (d *Dynamo) removeOwner(ctx context.Context, key, owner string) (removal, error) {
 	in := &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(d.table),
 		Key:                                 keyOf(key),
@@ -549,11 +559,7 @@ func (d *Dynamo) removeOwner(ctx context.Context, key, owner string) (bool, Reco
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":owner": avS(owner)},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
-	var (
-		ambiguous bool
-		removed   bool
-		other     = Record{Key: key}
-	)
+	res := removal{other: Record{Key: key}}
 	op := func() error {
 		callCtx, cancel := context.WithTimeout(ctx, d.reqTimeout)
 		_, err := d.api.UpdateItem(callCtx, in, noSDKRetries)
@@ -562,7 +568,7 @@ func (d *Dynamo) removeOwner(ctx context.Context, key, owner string) (bool, Reco
 		var ccf *conditionFailedError
 		switch {
 		case err == nil:
-			removed = true
+			res.removed = true
 			return nil
 		case ctx.Err() != nil:
 			return backoff.Permanent(ctx.Err())
@@ -572,12 +578,11 @@ func (d *Dynamo) removeOwner(ctx context.Context, key, owner string) (bool, Reco
 				if derr != nil {
 					return backoff.Permanent(derr)
 				}
-				other = rec
-				removed = ambiguous && !rec.Held()
+				res.other = rec
 			}
 			return nil
 		case isTransient(err):
-			ambiguous = true
+			res.ambiguous = true
 			d.log.Debug("release failed, retrying", "key", key, "owner", owner, "error", err)
 			return err
 		}
@@ -590,7 +595,7 @@ func (d *Dynamo) removeOwner(ctx context.Context, key, owner string) (bool, Reco
 		backoff.WithClockProvider(d.clock),
 	)
 	err := backoff.RetryNotifyWithTimer(op, backoff.WithContext(b, ctx), nil, &clockTimer{clock: d.clock})
-	return removed, other, err
+	return res, err
 }
 
 // removeHolderExpr removes every attribute of the holder; Schema and

@@ -209,15 +209,21 @@ func (r *renewer) deadlineErr(last error) error {
 func (r *renewer) release(ctx context.Context) error {
 	r.stop()
 	<-r.done
-	removed, other, err := r.d.removeOwner(ctx, r.key, r.owner)
-	switch {
+	res, err := r.d.removeOwner(ctx, r.key, r.owner)
+	switch other := res.other; {
 	case err != nil:
 		return fmt.Errorf("release %q: %w", r.key, err)
-	case removed:
+	case res.removed:
 		r.log.Debug("released", "token", r.lease.Token())
 		return nil
 	case other.Held():
 		return fmt.Errorf("release %q: %w: already taken by %s", r.key, ErrLost, other.Describe())
+	case res.ambiguous && other.Token >= r.lease.Token():
+		// Free, after an attempt whose answer was lost: that attempt
+		// is what freed it (a forced release is the only other way, and
+		// either way nothing of ours is left).
+		r.log.Debug("released", "token", r.lease.Token())
+		return nil
 	case other.Token != 0:
 		return fmt.Errorf("release %q: %w: already released by someone else", r.key, ErrLost)
 	default:
