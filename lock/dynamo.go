@@ -95,9 +95,12 @@ const (
 // requestTimeout returns the deadline of one request for t: a quarter of
 // the renew deadline, so that a heartbeat hung on a dead connection leaves
 // time for about three more attempts before the lease is lost, within
-// [minRequestTimeout, maxRequestTimeout].
+// [minRequestTimeout, maxRequestTimeout], and never more than half the
+// renew deadline, so that an acquiring write answered at its deadline
+// still leaves the new lease time to renew.
 func requestTimeout(t Timing) time.Duration {
-	return min(max(t.renewDeadline()/4, minRequestTimeout), maxRequestTimeout)
+	rd := t.renewDeadline()
+	return min(max(rd/4, minRequestTimeout), maxRequestTimeout, rd/2)
 }
 
 // NewDynamo returns a Dynamo backend. It makes no request.

@@ -817,6 +817,30 @@ func TestDynamoForeignItem(t *testing.T) {
 	}
 }
 
+func TestRequestTimeout(t *testing.T) {
+	tests := []struct {
+		name   string
+		timing Timing
+		want   time.Duration
+	}{
+		{"the defaults give a quarter of the 17s renew deadline", Timing{}, 4250 * time.Millisecond},
+		{"a long lease is capped at 5s", Timing{Lease: 10 * time.Minute}, 5 * time.Second},
+		{"a short lease gets at least 500ms", Timing{Lease: 3 * time.Second, Heartbeat: time.Second, KillAfter: time.Second}, 500 * time.Millisecond},
+		{"a tiny lease gets half its renew deadline", Timing{Lease: 800 * time.Millisecond, Heartbeat: 100 * time.Millisecond, KillAfter: 100 * time.Millisecond}, 225 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			timing, err := tt.timing.Validate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := requestTimeout(timing); got != tt.want {
+				t.Fatalf("requestTimeout = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestDynamoRefusesBeforeAnyRequest(t *testing.T) {
 	tests := []struct {
 		name string
