@@ -587,6 +587,22 @@ func TestDynamoWaiting(t *testing.T) {
 		}
 	})
 
+	t.Run("an endpoint that does not return the holder with a failed write costs one read more", func(t *testing.T) {
+		clk := newFakeClock()
+		f := newFakeTable(t, clk, "acquire", "GetItem")
+		f.noOld = true
+		f.put(holderItem("deploy", "other-7-abcdef01", "v1", 3000, 1))
+		d := newUnitDynamo(t, f, clk)
+		_, err := d.Acquire(context.Background(), "deploy", AcquireOptions{NoWait: true})
+		var held *HeldError
+		if !errors.As(err, &held) || held.Holder.Owner != "other-7-abcdef01" {
+			t.Fatalf("Acquire = %v, want *HeldError", err)
+		}
+		if got := kinds(f.callsOf()); strings.Join(got, ",") != "acquire,GetItem" {
+			t.Errorf("calls = %v", got)
+		}
+	})
+
 	t.Run("a key released while waiting is taken at the next poll", func(t *testing.T) {
 		clk := newFakeClock()
 		f := newFakeTable(t, clk, "acquire", "GetItem")

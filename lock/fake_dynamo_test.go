@@ -36,6 +36,7 @@ type fakeTable struct {
 	hook     func(c *fakeCall) (apply bool, err error)
 	calls    []*fakeCall
 	pageSize int
+	noOld    bool          // behave like an endpoint without ReturnValuesOnConditionCheckFailure
 	changed  chan struct{} // closed and replaced at every call's end
 	won      chan struct{} // closed when an acquire or takeover first succeeds
 }
@@ -366,7 +367,7 @@ func (f *fakeTable) applyUpdate(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateI
 	old := f.items[key]
 	if cond != nil && !cond(old) {
 		ccf := &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
-		if in.ReturnValuesOnConditionCheckFailure == types.ReturnValuesOnConditionCheckFailureAllOld {
+		if in.ReturnValuesOnConditionCheckFailure == types.ReturnValuesOnConditionCheckFailureAllOld && !f.noOld {
 			ccf.Item = cloneItem(old)
 		}
 		return nil, ccf
