@@ -52,6 +52,16 @@ const (
 // signal) are measured separately.
 const wait = 15 * time.Second
 
+func init() {
+	if os.Getenv(helperEnv) == "1" {
+		// Keep each helper's main goroutine on the main thread. The
+		// runtime never ends the main thread, so a goroutine that locks it
+		// and returns does not end its thread, which the
+		// -start-from-dying-thread wrapper needs to happen.
+		runtime.LockOSThread()
+	}
+}
+
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" && len(os.Args) > 1 {
 		os.Exit(helperMain(os.Args[1:]))
@@ -233,18 +243,26 @@ func helperCmd(t *testing.T, e *events, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// killRun SIGKILLs every process whose environment carries run id id.
+// killRun SIGKILLs every process whose environment carries run id id,
+// scanning again while it finds some, since one may be starting another.
 func killRun(id string) {
 	want := []byte(runIDEnv + "=" + id + "\x00")
-	names, _ := filepath.Glob("/proc/[0-9]*/environ")
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err != nil || !bytes.Contains(b, want) {
-			continue
+	for range 10 {
+		found := false
+		names, _ := filepath.Glob("/proc/[0-9]*/environ")
+		for _, n := range names {
+			b, err := os.ReadFile(n)
+			if err != nil || !bytes.Contains(b, want) {
+				continue
+			}
+			pid, err := strconv.Atoi(strings.Split(n, "/")[2])
+			if err == nil && pid != os.Getpid() && !gone(pid) {
+				unix.Kill(pid, unix.SIGKILL)
+				found = true
+			}
 		}
-		pid, err := strconv.Atoi(strings.Split(n, "/")[2])
-		if err == nil && pid != os.Getpid() {
-			unix.Kill(pid, unix.SIGKILL)
+		if !found {
+			return
 		}
 	}
 }
@@ -285,6 +303,9 @@ func start(t *testing.T, cmd *exec.Cmd) *started {
 	if cmd.Stderr == nil {
 		cmd.Stderr = s.out
 	}
+	// Wait also waits for the output pipe to close, which a leftover
+	// grandchild could hold open until cleanup kills it.
+	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -185,14 +186,14 @@ func TestWrapperDeath(t *testing.T) {
 		t.Parallel()
 		e := newEvents(t)
 		w := startWrapper(t, e, append([]string{"-start-from-dying-thread"}, childArgs("signals", "SIGUSR1")...)...)
-		child := field(t, e.waitFor("child ready"), "pid")
-		if l := e.waitFor("wrapper thread"); l[:len("wrapper thread gone")] != "wrapper thread gone" {
+		if l := e.waitFor("wrapper thread"); !strings.HasPrefix(l, "wrapper thread gone") {
 			t.Fatalf("wrapper: %s", l)
 		}
-		e.waitFor("wrapper started")
+		child := field(t, e.waitFor("wrapper started"), "child")
 		if gone(child) {
 			t.Fatal("the child died with the thread that called Start")
 		}
+		e.waitFor("child ready")
 		unix.Kill(w.cmd.Process.Pid, unix.SIGUSR1)
 		if st := w.status(t); st != 3 {
 			t.Errorf("wrapper exited %d, want the child's 3", st)
