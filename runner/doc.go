@@ -14,7 +14,9 @@
 // terminal from the background), locked-run stops itself with the same signal
 // so the user's shell sees its job stopped, and continues the child when the
 // shell continues locked-run, handing the terminal over again if it is now in
-// the foreground.
+// the foreground. While stopped, nothing else in the process runs either; if
+// the context has ended by the time we are continued, the child is not
+// continued but stopped.
 //
 // The child is tied to locked-run's life: it is started with the kernel's
 // parent-death signal (SIGKILL), so if locked-run is killed without a chance

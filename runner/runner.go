@@ -375,7 +375,9 @@ func (p *Process) childStopped(ctx context.Context, sig syscall.Signal, cont <-c
 	for len(cont) > 0 {
 		<-cont
 	}
-	p.log.Debug("child stopped, stopping too", "pid", p.pid, "signal", unix.SignalName(sig))
+	// Nothing of ours runs while we are stopped: whatever the caller does
+	// in the background (renewing a lease) waits too, so say so.
+	p.log.Warn("child stopped; stopping too until continued", "pid", p.pid, "signal", unix.SignalName(sig))
 	if err := unix.Kill(0, sig); err != nil {
 		p.log.Warn("could not stop", "signal", unix.SignalName(sig), "error", err)
 	} else {
@@ -384,6 +386,7 @@ func (p *Process) childStopped(ctx context.Context, sig syscall.Signal, cont <-c
 		case <-ctx.Done():
 		}
 	}
+	p.log.Info("continued", "pid", p.pid)
 	if fg, err := foreground(p.tty); err == nil && fg == p.ownPgrp {
 		if err := setForeground(p.tty, p.pid); err != nil {
 			p.log.Warn("could not hand the terminal to the child", "error", err)
@@ -391,7 +394,12 @@ func (p *Process) childStopped(ctx context.Context, sig syscall.Signal, cont <-c
 			p.handedOver = true
 		}
 	}
-	p.log.Debug("continuing child", "pid", p.pid)
+	if ctx.Err() != nil {
+		// The caller wants the child stopped (its lock may have expired
+		// while we were stopped): leave it stopped for the stopper, which
+		// continues it only together with SIGTERM.
+		return
+	}
 	p.mu.Lock()
 	if !p.exited {
 		if err := p.killGroup(syscall.SIGCONT); err != nil {
@@ -437,7 +445,7 @@ func (p *Process) stopWhenDone(ctx context.Context, exited <-chan struct{}) {
 		return
 	}
 	p.stopped = true
-	p.log.Info("stopping child", "pid", p.pid, "signal", "SIGTERM", "kill_after", p.killAfter)
+	p.log.Debug("stopping child", "pid", p.pid, "signal", "SIGTERM", "kill_after", p.killAfter)
 	if err := p.killGroup(syscall.SIGTERM); err != nil {
 		p.log.Warn("could not signal child", "pid", p.pid, "signal", "SIGTERM", "error", err)
 	}

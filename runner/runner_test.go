@@ -121,7 +121,12 @@ func TestStartRefusesCommandsThatCannotRun(t *testing.T) {
 		{"a non-executable file found on PATH is not executable", "not-executable-on-path", runner.ErrNotExecutable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := runner.Start(context.Background(), runner.Config{Args: []string{tc.arg0}})
+			null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer null.Close()
+			p, err := runner.Start(context.Background(), runner.Config{Args: []string{tc.arg0}, Stdin: null, Stdout: null, Stderr: null})
 			if err == nil {
 				p.Wait()
 				t.Fatalf("Start succeeded, want %v", tc.want)
