@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"os"
@@ -10,6 +11,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/locked-run/locked-run/internal/ddblocal"
 )
@@ -129,6 +134,15 @@ func TestConflictLocal(t *testing.T) {
 		r = runBin(t, env, "list", "--local")
 		if r.code != 0 || !strings.Contains(r.stdout, "k ") || !strings.Contains(r.stdout, "sleep 30") {
 			t.Fatalf("list = %q (exit %d)", r.stdout, r.code)
+		}
+	})
+	t.Run("a command that cannot run is refused before waiting for the lock", func(t *testing.T) {
+		r := runBin(t, env, "--local", "-k", "k", "--", "no-such-command-xyz")
+		if r.code != 127 {
+			t.Fatalf("exit %d, want 127 at once while the lock is held; stderr:\n%s", r.code, r.stderr)
+		}
+		if strings.Contains(r.stderr, "waiting for lock") {
+			t.Fatalf("waited for the lock of a command that cannot run:\n%s", r.stderr)
 		}
 	})
 	t.Run("a local lock cannot be force-released", func(t *testing.T) {
@@ -284,6 +298,42 @@ func TestDynamoDB(t *testing.T) {
 	})
 
 	table := ddblocal.NewTable(t)
+	t.Run("an item another tool wrote is never touched: 125 with a hint", func(t *testing.T) {
+		client := ddblocal.Client(endpoint, nil)
+		item := map[string]types.AttributeValue{
+			"LockID": &types.AttributeValueMemberS{Value: "state-bucket/prod.tfstate"},
+			"Info":   &types.AttributeValueMemberS{Value: `{"ID":"x","Operation":"OperationTypeApply"}`},
+		}
+		if _, err := client.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+			t.Fatal(err)
+		}
+		r := runBin(t, env, "-t", table, "-k", "state-bucket/prod.tfstate", "--", "echo", "ran")
+		if r.code != 125 || r.stdout != "" {
+			t.Fatalf("exit %d stdout %q, want 125 and nothing run; stderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		oneErrorLine(t, r, "--key")
+		got, err := client.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"LockID": item["LockID"]}})
+		if err != nil || len(got.Item) != 2 {
+			t.Fatalf("foreign item changed: %v %v", got.Item, err)
+		}
+		if r := runBin(t, env, "list", "-t", table, "--json"); strings.Contains(r.stdout, "tfstate") {
+			t.Fatalf("list shows the foreign item: %s", r.stdout)
+		}
+	})
+	t.Run("credentials never reach the log, even at trace level", func(t *testing.T) {
+		secretEnv := append(dynamoEnv(endpoint), "AWS_ACCESS_KEY_ID=AKIDLEAKCHECK1234", "AWS_SECRET_ACCESS_KEY=s3cr3t-leak-check", "AWS_SESSION_TOKEN=tok-leak-check")
+		for _, args := range [][]string{
+			{"-t", table, "-k", "creds", "--log-level", "trace", "--", "true"},
+			{"-t", "no-such-table", "--log-level", "trace", "--", "true"},
+		} {
+			r := runBin(t, secretEnv, args...)
+			for _, secret := range []string{"s3cr3t-leak-check", "tok-leak-check", "AKIDLEAKCHECK1234"} {
+				if strings.Contains(r.stderr, secret) {
+					t.Fatalf("%s appears in the log:\n%s", secret, r.stderr)
+				}
+			}
+		}
+	})
 	t.Run("the child runs with the lock's environment and its status passes through", func(t *testing.T) {
 		r := runBin(t, env, "-t", table, "-k", "env", "--", "sh", "-c", `echo "$LOCKED_RUN_TABLE|$LOCKED_RUN_KEY|$LOCKED_RUN_FENCING_TOKEN"; exit 7`)
 		if r.code != 7 || r.stdout != table+"|env|1\n" {

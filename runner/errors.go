@@ -98,3 +98,9 @@ func classify(name, path string, err error) error {
 	}
 	return fmt.Errorf("start %q: %w", name, err)
 }
+
+// LookPath finds the program Start would run for name, the way a shell
+// does, without starting anything. Its errors match ErrNotFound or
+// ErrNotExecutable like Start's, so a caller can refuse a command that
+// cannot run before it waits for anything on its behalf.
+func LookPath(name string) (string, error) { return resolve(name) }

@@ -88,6 +88,9 @@ func exitStatus(err error) (int, string) {
 		return cfe.status, cfe.err.Error()
 	case errors.As(err, &ue):
 		return exitError, ue.msg
+	case errors.Is(err, lock.ErrForeignItem):
+		// Not a conflict that waiting could end: another tool owns the item.
+		return exitError, err.Error()
 	case errors.Is(err, lock.ErrLost):
 		return exitLockLost, err.Error() + "; the command was stopped"
 	case errors.Is(err, runner.ErrNotFound):

@@ -112,6 +112,11 @@ func runMain(c *cli.Context, child []string, _ bool) error {
 	if err != nil {
 		return err
 	}
+	// A command that cannot run is refused before waiting for its lock:
+	// nobody wants to queue behind a deploy only to learn of a typo.
+	if _, err := runner.LookPath(child[0]); err != nil {
+		return err
+	}
 	ctx := c.Context
 	id := identity(o.command)
 	locker, err := newLocker(ctx, c, o.backend, o.timing, id, logger)
