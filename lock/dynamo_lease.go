@@ -45,6 +45,7 @@ func (d *Dynamo) startLease(rec Record, sentAt time.Time) *Lease {
 		done:     make(chan struct{}),
 	}
 	r.lease = newLease(rec, r.release)
+	r.lease.setDeadline(d.clock, r.lostAt())
 	go r.run(ctx)
 	return r.lease
 }
@@ -127,6 +128,7 @@ func (r *renewer) heartbeat(ctx context.Context) error {
 	// lease runs from then, whichever attempt answered.
 	r.lastSent = firstSent
 	r.rvn = next
+	r.lease.setDeadline(r.d.clock, r.lostAt())
 	r.log.Debug("heartbeat", "token", r.lease.Token(), "attempts", attempts)
 	return nil
 }

@@ -53,6 +53,11 @@ type Lease struct {
 	mu       sync.Mutex
 	err      error
 
+	// clock and deadline bound Valid for leases that need renewing; a
+	// zero deadline means the lease lasts until released or lost.
+	clock    Clock
+	deadline time.Time
+
 	releaseOnce sync.Once
 	releaseErr  error
 	release     func(ctx context.Context) error
@@ -89,6 +94,32 @@ func (l *Lease) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.err
+}
+
+// setDeadline records when, on clock, the lease stops being safe to assume
+// held unless renewed again. The renewer calls it after every write that
+// landed.
+func (l *Lease) setDeadline(clock Clock, deadline time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.clock, l.deadline = clock, deadline
+}
+
+// Valid reports whether this process may still assume it holds the lock:
+// Lost is not closed and, for a lease that must be renewed, the renew
+// deadline of its last successful renewal has not passed on the local
+// clock. It answers at once, from memory. A process that was stopped
+// (Ctrl-Z, SIGSTOP) asks it before it lets work resume: its renewer could
+// not run while it was stopped, and Lost may not be closed yet.
+func (l *Lease) Valid() bool {
+	select {
+	case <-l.lost:
+		return false
+	default:
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.deadline.IsZero() || l.clock.Now().Before(l.deadline)
 }
 
 // markLost records err (which should wrap ErrLost) and closes Lost. Only the

@@ -589,6 +589,7 @@ func wrapperMain(args []string) int {
 	fs := flag.NewFlagSet("wrapper", flag.ContinueOnError)
 	killAfter := fs.Duration("kill-after", 0, "grace between SIGTERM and SIGKILL")
 	dyingThread := fs.Bool("start-from-dying-thread", false, "call Start from a goroutine whose thread then exits")
+	refuseContinue := fs.Bool("refuse-continue", false, "refuse to continue a stopped child and stop it instead, as on a lease that ran out")
 	if err := fs.Parse(args); err != nil {
 		return 125
 	}
@@ -609,6 +610,15 @@ func wrapperMain(args []string) int {
 		Env:       os.Environ(),
 		KillAfter: *killAfter,
 		Logger:    hclog.New(&hclog.LoggerOptions{Name: "wrapper", Level: hclog.Debug, Output: os.Stderr}),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if *refuseContinue {
+		cfg.MayContinue = func() bool {
+			ev.say("refused to continue")
+			cancel()
+			return false
+		}
 	}
 	var p *runner.Process
 	var err error
@@ -635,7 +645,7 @@ func wrapperMain(args []string) int {
 			ev.say("thread still there tid=%d", r.tid)
 		}
 	} else {
-		p, err = runner.Start(context.Background(), cfg)
+		p, err = runner.Start(ctx, cfg)
 	}
 	if err != nil {
 		ev.say("start error %v", err)

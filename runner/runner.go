@@ -45,6 +45,14 @@ type Config struct {
 	// Logger receives the runner's messages; it is used as given, so the
 	// caller names it. Nil means hclog.NewNullLogger().
 	Logger hclog.Logger
+
+	// MayContinue, if not nil, is asked when this process is continued
+	// after it stopped itself because the child was stopped (Ctrl-Z),
+	// before the child is continued. When it returns false the child stays
+	// stopped until ctx ends, and is then stopped as usual (SIGTERM with
+	// SIGCONT, SIGKILL after KillAfter): a lock holder uses it to refuse to
+	// let work resume on a lease that ran out while everything was stopped.
+	MayContinue func() bool
 }
 
 // Result says how the child ended.
@@ -74,6 +82,7 @@ type Process struct {
 	name      string
 	killAfter time.Duration
 	log       hclog.Logger
+	mayCont   func() bool // Config.MayContinue
 
 	// tty is the descriptor of our controlling terminal among the child's
 	// stdin, stdout and stderr, or -1 when none of them is.
@@ -126,6 +135,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		name:      name,
 		killAfter: cfg.KillAfter,
 		log:       cfg.Logger,
+		mayCont:   cfg.MayContinue,
 		tty:       controllingTerminal(stdin, stdout, stderr),
 		ownPgrp:   unix.Getpgrp(),
 		done:      make(chan struct{}),
@@ -398,6 +408,10 @@ func (p *Process) childStopped(ctx context.Context, sig syscall.Signal, cont <-c
 		// The caller wants the child stopped (its lock may have expired
 		// while we were stopped): leave it stopped for the stopper, which
 		// continues it only together with SIGTERM.
+		return
+	}
+	if p.mayCont != nil && !p.mayCont() {
+		p.log.Warn("not continuing child: the caller refused", "pid", p.pid)
 		return
 	}
 	p.mu.Lock()

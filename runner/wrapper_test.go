@@ -362,6 +362,20 @@ func TestWrapperJobControl(t *testing.T) {
 		}
 	})
 
+	t.Run("a caller that refuses to continue gets the stopped child stopped for good instead of resumed", func(t *testing.T) {
+		t.Parallel()
+		e := newEvents(t)
+		term, sh := startShell(t, e, []string{"-job-control"}, append([]string{"-refuse-continue", "-kill-after=500ms"}, childArgs("readline")...)...)
+		e.waitFor("child ready")
+		term.typ(t, "\x1a")
+		e.waitFor("shell job stopped")
+		e.waitFor("shell job continued")
+		e.waitFor("wrapper refused to continue")
+		if st := sh.status(t); st != 128+int(syscall.SIGTERM) {
+			t.Errorf("shell's job exited %d, want %d: the child stopped with SIGTERM, never resumed", st, 128+int(syscall.SIGTERM))
+		}
+	})
+
 	t.Run("a child that reads the terminal in the background stops the job, and fg lets it read", func(t *testing.T) {
 		t.Parallel()
 		e := newEvents(t)

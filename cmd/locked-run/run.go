@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -267,6 +268,18 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 func (s *supervisor) runChild(ctx context.Context, lease *lock.Lease, cfg runner.Config) error {
 	childCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	// After a Ctrl-Z, nothing renewed the lease while we were stopped:
+	// the child resumes only if the lease has not run out meanwhile.
+	var expired atomic.Bool
+	cfg.MayContinue = func() bool {
+		if lease.Valid() {
+			return true
+		}
+		expired.Store(true)
+		s.logger.Warn("lease ran out while stopped; stopping command", "kill_after", cfg.KillAfter.String())
+		stop()
+		return false
+	}
 	// Start under the mutex: a signal either arrived before (the child is
 	// never started) or is forwarded to the child; none falls in between.
 	s.mu.Lock()
@@ -295,8 +308,13 @@ func (s *supervisor) runChild(ctx context.Context, lease *lock.Lease, cfg runner
 		<-proc.Done()
 	}
 	res := proc.Wait()
-	if lerr := lease.Err(); lerr != nil && res.Stopped {
-		return lerr
+	if res.Stopped {
+		if lerr := lease.Err(); lerr != nil {
+			return lerr
+		}
+		if expired.Load() {
+			return fmt.Errorf("hold %q: %w: the lease ran out while locked-run was stopped", lease.Key(), lock.ErrLost)
+		}
 	}
 	s.logger.Info("command exited", "status", res.Status())
 	return childExit{res.Status()}

@@ -1,0 +1,56 @@
+package lock
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestLeaseValid(t *testing.T) {
+	t.Run("a renewed lease stays valid and its deadline moves with each heartbeat", func(t *testing.T) {
+		clk := newFakeClock()
+		f := newFakeTable(t, clk, "acquire", "heartbeat")
+		l := mustAcquire(t, newUnitDynamo(t, f, clk), "deploy")
+		if !l.Valid() {
+			t.Fatal("a fresh lease is not valid")
+		}
+		for i := 1; i <= 3; i++ {
+			clk.step(t, 1, time.Second)
+			f.waitCalls(t, "heartbeat", i)
+			// The renewer records the new deadline right after the write.
+			deadline := time.Now().Add(waitLimit)
+			for !l.Valid() && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if !l.Valid() {
+				t.Fatalf("lease not valid after heartbeat %d", i)
+			}
+		}
+	})
+
+	t.Run("a lease is invalid as soon as its renew deadline passes, before Lost closes", func(t *testing.T) {
+		clk := newFakeClock()
+		f := newFakeTable(t, clk, "acquire")
+		l := mustAcquire(t, newUnitDynamo(t, f, clk), "deploy")
+		// A stopped process: the clock jumps past the renew deadline with
+		// no heartbeat sent. Valid must say so at once, whatever the
+		// renewer goroutine has done yet.
+		clk.Advance(unitRenewDeadline)
+		if l.Valid() {
+			t.Fatal("lease valid at its renew deadline")
+		}
+		select {
+		case <-l.Lost():
+		case <-time.After(waitLimit):
+			t.Fatal("Lost not closed after the renew deadline")
+		}
+	})
+
+	t.Run("a local lease is valid until released", func(t *testing.T) {
+		l := acquire(t, newTestLocal(t, t.TempDir()), "k", AcquireOptions{})
+		if !l.Valid() {
+			t.Fatal("local lease not valid")
+		}
+		l.Release(context.Background())
+	})
+}
