@@ -113,7 +113,7 @@ const (
 const (
 	chaosDefaultProcs    = 6
 	chaosMinSections     = 60
-	chaosMaxDefaultPhase = 150 * time.Second
+	chaosMaxDefaultPhase = 180 * time.Second
 	chaosDrainTimeout    = 90 * time.Second
 )
 
@@ -634,7 +634,9 @@ func (r *chaosRun) drive(phase time.Duration, long bool) {
 			// or a holder's SIGKILL stalls every wrapper for a lease.
 			kind = chaosCheapFaults[r.rng.IntN(len(chaosCheapFaults))]
 		}
-		r.inject(kind)
+		if !r.inject(kind) {
+			queue = append(queue, kind) // try again: every kind must happen
+		}
 	}
 }
 
@@ -644,8 +646,10 @@ func (r *chaosRun) faultCounts() map[string]int {
 	return maps.Clone(r.faults)
 }
 
-// inject injects one fault of kind and returns when it is over.
-func (r *chaosRun) inject(kind string) {
+// inject injects one fault of kind and returns when it is over. It reports
+// whether it could: a signal needs a running wrapper, a partition of the
+// holder needs a holder.
+func (r *chaosRun) inject(kind string) bool {
 	var scope string
 	count := func() {
 		r.mu.Lock()
@@ -666,6 +670,18 @@ func (r *chaosRun) inject(kind string) {
 			f(p)
 		}
 	}
+	// A "next n requests" fault is a burst: what a proxy has not used up
+	// after a second or two is cancelled. Left armed, it would wait for
+	// the next request however late: a waiter backed off to seconds
+	// between requests, alone on its proxy, would meet a new armed fault
+	// at each request and fail for a minute on end, which is an outage,
+	// not the burst meant here (locked-run gives up after a minute of
+	// failures, by design).
+	burst := func(arm func(p *faultproxy.Proxy, n int), n int) {
+		each(func(p *faultproxy.Proxy) { arm(p, n) })
+		time.Sleep(time.Duration(1000+r.rng.IntN(1000)) * time.Millisecond)
+		each(func(p *faultproxy.Proxy) { arm(p, 0) })
+	}
 	switch kind {
 	case faultSIGKILL, faultSIGTERM:
 		sig := syscall.SIGKILL
@@ -676,22 +692,24 @@ func (r *chaosRun) inject(kind string) {
 			// A holder in the middle of its section.
 			ch := r.awaitPlanned(800 + r.rng.IntN(1500))
 			if ch == nil {
-				return
+				return false
 			}
 			time.Sleep(time.Duration(r.rng.IntN(400)) * time.Millisecond)
 			scope = fmt.Sprintf("holder pid %d", ch.ppid)
-			if r.signalWrapper(ch.ppid, sig) {
-				count()
-				r.mu.Lock()
-				r.holders[kind]++
-				r.mu.Unlock()
+			if !r.signalWrapper(ch.ppid, sig) {
+				return false
 			}
-			return
+			count()
+			r.mu.Lock()
+			r.holders[kind]++
+			r.mu.Unlock()
+			return true
 		}
 		scope = "a random wrapper"
-		if r.signalWrapper(0, sig) {
-			count()
+		if !r.signalWrapper(0, sig) {
+			return false
 		}
+		count()
 	case faultBlackhole:
 		// A partition longer than the lease while a section runs that
 		// would outlast it. Mostly of the holder alone: the waiters go on
@@ -700,12 +718,12 @@ func (r *chaosRun) inject(kind string) {
 		// by then (exit 76). Otherwise of everyone, an outage.
 		ch := r.awaitPlanned(int((chaosLease * 3).Milliseconds()))
 		if ch == nil {
-			return
+			return false
 		}
 		if r.rng.IntN(3) > 0 {
 			w := r.liveWrapper(ch.ppid)
 			if w == nil {
-				return // gone already
+				return false // gone already
 			}
 			ps = []*faultproxy.Proxy{r.proxies[w.slot]}
 			scope = fmt.Sprintf("proxy of slot %d, the holder's (pid %d)", w.slot, w.pid)
@@ -723,8 +741,7 @@ func (r *chaosRun) inject(kind string) {
 		each(func(p *faultproxy.Proxy) { p.Blackhole(false) })
 	case faultThrottleNext:
 		count()
-		n := 1 + r.rng.IntN(5)
-		each(func(p *faultproxy.Proxy) { p.ThrottleNext(n) })
+		burst((*faultproxy.Proxy).ThrottleNext, 1+r.rng.IntN(5))
 	case faultThrottleRate:
 		count()
 		f := 0.2 + 0.4*r.rng.Float64()
@@ -736,8 +753,7 @@ func (r *chaosRun) inject(kind string) {
 		each(func(p *faultproxy.Proxy) { p.ResetConnections() })
 	case faultResetNext:
 		count()
-		n := 1 + r.rng.IntN(4)
-		each(func(p *faultproxy.Proxy) { p.ResetNext(n) })
+		burst((*faultproxy.Proxy).ResetNext, 1+r.rng.IntN(4))
 	case faultLatency:
 		count()
 		d := time.Duration(30+r.rng.IntN(250)) * time.Millisecond
@@ -751,15 +767,14 @@ func (r *chaosRun) inject(kind string) {
 		time.Sleep(d)
 	case faultDropAnswerNext:
 		count()
-		n := 1 + r.rng.IntN(3)
-		each(func(p *faultproxy.Proxy) { p.DropAnswerNext(n) })
+		burst((*faultproxy.Proxy).DropAnswerNext, 1+r.rng.IntN(3))
 	case faultFail5xxNext:
 		count()
-		n := 1 + r.rng.IntN(4)
-		each(func(p *faultproxy.Proxy) { p.Fail5xxNext(n) })
+		burst((*faultproxy.Proxy).Fail5xxNext, 1+r.rng.IntN(4))
 	default:
 		r.t.Fatalf("unknown fault %q", kind)
 	}
+	return true
 }
 
 // liveWrapper returns the running wrapper with pid, or nil.
