@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -95,7 +94,7 @@ func TestExitStatusLocal(t *testing.T) {
 
 func TestConflictLocal(t *testing.T) {
 	env := localEnv(t)
-	var holderErr bytes.Buffer
+	var holderErr syncBuffer
 	ready := filepath.Join(t.TempDir(), "ready")
 	holder := startBin(t, env, nil, &holderErr, "--local", "-k", "k", "--", "sh", "-c", "touch "+ready+"; sleep 30")
 	waitFor(t, 10*time.Second, "the holder's child to start", func() bool { _, err := os.Stat(ready); return err == nil })
@@ -153,7 +152,7 @@ func TestConflictLocal(t *testing.T) {
 		oneErrorLine(t, r, "cannot be broken")
 	})
 	t.Run("SIGINT while waiting exits 130 and never starts the child", func(t *testing.T) {
-		var errb bytes.Buffer
+		var errb syncBuffer
 		marker := filepath.Join(t.TempDir(), "started")
 		waiter := startBin(t, env, nil, &errb, "--local", "-k", "k", "--", "touch", marker)
 		waitFor(t, 10*time.Second, "the waiter to report waiting", func() bool { return strings.Contains(errb.String(), "waiting for lock") })
@@ -341,7 +340,7 @@ func TestDynamoDB(t *testing.T) {
 		}
 	})
 
-	var holderErr bytes.Buffer
+	var holderErr syncBuffer
 	ready := filepath.Join(t.TempDir(), "ready")
 	holder := startBin(t, env, nil, &holderErr, "-t", table, "-k", "busy", "--lease", "3s", "--heartbeat", "500ms", "--kill-after", "1s",
 		"--", "sh", "-c", "touch "+ready+"; exec sleep 60")
@@ -426,7 +425,7 @@ func TestSignalsThroughTheBinary(t *testing.T) {
 		t.Run(sig.String()+" sent to locked-run reaches the child exactly once", func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "signals")
 			env := append(localEnv(t), envChild+"=signals", "OUT="+out)
-			var errb bytes.Buffer
+			var errb syncBuffer
 			cmd := startBin(t, env, nil, &errb, "--local", "--", testExe(t))
 			waitFor(t, 10*time.Second, "the child to be ready", func() bool {
 				data, _ := os.ReadFile(out)

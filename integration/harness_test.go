@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,7 +104,7 @@ func runBin(t *testing.T, env []string, args ...string) result {
 
 // startBin starts locked-run in the background; the process is killed when
 // the test ends if it is still running.
-func startBin(t *testing.T, env []string, stdout, stderr *bytes.Buffer, args ...string) *exec.Cmd {
+func startBin(t *testing.T, env []string, stdout, stderr *syncBuffer, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = env
@@ -123,6 +124,25 @@ func startBin(t *testing.T, env []string, stdout, stderr *bytes.Buffer, args ...
 		}
 	})
 	return cmd
+}
+
+// syncBuffer is a bytes.Buffer that a test may read while the process it
+// collects the output of is still writing to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // exitCode waits for cmd (at most d) and returns its exit status.
