@@ -276,7 +276,6 @@ type chaosChild struct {
 
 // A chaosWrapper is one locked-run process started by the driver.
 type chaosWrapper struct {
-	id      int
 	slot    int // which slot, and so which proxy
 	cmd     *exec.Cmd
 	pid     int
@@ -447,7 +446,7 @@ func (r *chaosRun) slot(i int) {
 			r.mu.Unlock()
 			return
 		}
-		w := &chaosWrapper{id: len(r.wrappers), slot: i, errPath: filepath.Join(r.dir, "stderr", fmt.Sprintf("%d-%d", i, n))}
+		w := &chaosWrapper{slot: i, errPath: filepath.Join(r.dir, "stderr", fmt.Sprintf("%d-%d", i, n))}
 		errFile, err := os.Create(w.errPath)
 		if err != nil {
 			r.errs = append(r.errs, err.Error())
