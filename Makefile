@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test deps java check-format vet fuzz-seeds bench chaos-long clean
+.PHONY: build test deps java check-format vet bench chaos-long fuzz clean
 
 # A static binary (no cgo) starts about 0.7 ms faster: no dynamic loader,
 # and os/user and net use their pure-Go code. urfave_cli_no_docs drops the
@@ -38,3 +38,18 @@ test: deps check-format vet
 
 clean:
 	rm -rf bin
+
+# bench prints the figures of BENCHMARKS.md for the binary `make build` makes.
+bench: deps
+	CGO_ENABLED=0 LOCKED_RUN_TEST_NORACE=1 $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./integration
+
+# chaos-long runs the chaos test for CHAOS_DURATION instead of its CI size.
+CHAOS_DURATION ?= 10m
+chaos-long: deps
+	LOCKED_RUN_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -race -count=1 -run '^TestChaos$$' -v -timeout 60m ./integration
+
+# fuzz explores each fuzz target for FUZZTIME; their seed corpora run in `make test`.
+FUZZTIME ?= 1m
+fuzz:
+	@for t in FuzzDecodeRecord FuzzAcquireOverItem FuzzValidateKey; do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./lock || exit 1; done
+	@for t in FuzzParseDuration FuzzSplitArgs FuzzShellQuote; do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./cmd/locked-run || exit 1; done
