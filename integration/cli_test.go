@@ -231,6 +231,21 @@ func TestCommandLine(t *testing.T) {
 			}
 		}
 	})
+	t.Run("options can come from the environment", func(t *testing.T) {
+		envd := append(env, "LOCKED_RUN_LOCAL=1", "LOCKED_RUN_KEY=from-env", "LOCKED_RUN_LOG_LEVEL=error", "LOCKED_RUN_TIMEOUT=0")
+		r := runBin(t, envd, "--", "sh", "-c", "echo $LOCKED_RUN_KEY")
+		if r.code != 0 || r.stdout != "from-env\n" || r.stderr != "" {
+			t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+		r = runBin(t, append(env, "LOCKED_RUN_TABLE=a b"), "--", "true")
+		if r.code != 125 || !strings.Contains(r.stderr, "table name") {
+			t.Fatalf("LOCKED_RUN_TABLE not read: exit %d stderr %q", r.code, r.stderr)
+		}
+		r = runBin(t, append(env, "LOCKED_RUN_TABLE=tbl", "LOCKED_RUN_LEASE=2s"), "--", "true")
+		if r.code != 125 || !strings.Contains(r.stderr, "--lease 2s must exceed") {
+			t.Fatalf("LOCKED_RUN_LEASE not read: exit %d stderr %q", r.code, r.stderr)
+		}
+	})
 	t.Run("quiet logs nothing on success", func(t *testing.T) {
 		r := runBin(t, env, "--local", "--quiet", "--", "true")
 		if r.code != 0 || r.stderr != "" {
