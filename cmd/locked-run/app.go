@@ -50,8 +50,8 @@ func versionString() string {
 }
 
 const usageText = `locked-run [options] -- COMMAND [ARG...]
-   locked-run [options] COMMAND [ARG...]
-   locked-run status|list|release|create-table [options]`
+locked-run [options] COMMAND [ARG...]
+locked-run status|list|release|create-table [options]`
 
 const description = `Runs COMMAND while holding a lease lock: in a DynamoDB table (--table), or on
 this host (--local). Waits while another holder has the lock; keeps the lease
@@ -113,20 +113,20 @@ const (
 // backendFlags say where the lock lives; every command takes them.
 func backendFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: flagTable, Aliases: []string{"t"}, Usage: "DynamoDB table holding the locks", EnvVars: []string{"LOCKED_RUN_TABLE"}, Category: categoryWhere},
+		&cli.StringFlag{Name: flagTable, Aliases: []string{"t"}, Usage: "DynamoDB table `NAME` holding the locks", EnvVars: []string{"LOCKED_RUN_TABLE"}, Category: categoryWhere},
 		&cli.BoolFlag{Name: flagLocal, Usage: "use a host-local flock(2) lock instead of DynamoDB (no AWS)", EnvVars: []string{"LOCKED_RUN_LOCAL"}, Category: categoryWhere},
-		&cli.StringFlag{Name: flagLockDir, Usage: "directory of --local lock files (default: $XDG_RUNTIME_DIR, else the temp dir)", EnvVars: []string{"LOCKED_RUN_LOCK_DIR"}, Category: categoryWhere},
-		&cli.StringFlag{Name: flagRegion, Usage: "AWS region (default: the SDK's chain, e.g. AWS_REGION)", Category: categoryWhere},
-		&cli.StringFlag{Name: flagProfile, Usage: "AWS shared config profile (default: AWS_PROFILE)", Category: categoryWhere},
-		&cli.StringFlag{Name: flagEndpoint, Usage: "DynamoDB endpoint URL, e.g. DynamoDB Local (default: AWS_ENDPOINT_URL_DYNAMODB)", Category: categoryWhere},
+		&cli.StringFlag{Name: flagLockDir, Usage: "`DIR` of --local lock files (default: $XDG_RUNTIME_DIR, else the temp dir)", EnvVars: []string{"LOCKED_RUN_LOCK_DIR"}, Category: categoryWhere},
+		&cli.StringFlag{Name: flagRegion, Usage: "AWS `REGION` (default: the SDK's chain, e.g. AWS_REGION)", Category: categoryWhere},
+		&cli.StringFlag{Name: flagProfile, Usage: "AWS shared config `PROFILE` (default: AWS_PROFILE)", Category: categoryWhere},
+		&cli.StringFlag{Name: flagEndpoint, Usage: "DynamoDB endpoint `URL`, e.g. DynamoDB Local (default: AWS_ENDPOINT_URL_DYNAMODB)", Category: categoryWhere},
 	}
 }
 
 // outputFlags control locked-run's own output on stderr.
 func outputFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: flagLogLevel, Usage: "trace, debug, info, warn or error (default: info)", EnvVars: []string{"LOCKED_RUN_LOG_LEVEL"}, Category: categoryOutput},
-		&cli.StringFlag{Name: flagLogFormat, Usage: "text or json, one JSON object a line (default: text)", Category: categoryOutput},
+		&cli.StringFlag{Name: flagLogLevel, Usage: "`LEVEL`: trace, debug, info, warn or error (default: info)", EnvVars: []string{"LOCKED_RUN_LOG_LEVEL"}, Category: categoryOutput},
+		&cli.StringFlag{Name: flagLogFormat, Usage: "`FORMAT`: text, or json for one JSON object a line (default: text)", Category: categoryOutput},
 		&cli.BoolFlag{Name: flagQuiet, Aliases: []string{"q"}, Usage: "log only errors", Category: categoryOutput},
 	}
 }
@@ -140,15 +140,15 @@ func mainFlags() []cli.Flag {
 	flags := backendFlags()
 	flags = append(flags,
 		&cli.BoolFlag{Name: flagCreate, Usage: "create the table if it is missing (on-demand billing) and wait until it is ACTIVE", Category: categoryWhere},
-		keyFlag("which lock (default: the command line, shell-quoted)"),
-		&cli.StringFlag{Name: flagLease, Usage: "how long the lock survives without a heartbeat", Value: "30s", EnvVars: []string{"LOCKED_RUN_LEASE"}, Category: categoryLock},
-		&cli.StringFlag{Name: flagHeartbeat, Usage: "how often the holder renews (default: lease/3)", Category: categoryLock},
+		keyFlag("which lock: `KEY` (default: the command line, shell-quoted)"),
+		&cli.StringFlag{Name: flagLease, Usage: "how long (`D`) the lock survives without a heartbeat", Value: "30s", EnvVars: []string{"LOCKED_RUN_LEASE"}, Category: categoryLock},
+		&cli.StringFlag{Name: flagHeartbeat, Usage: "how often (`D`) the holder renews (default: lease/3)", Category: categoryLock},
 		&cli.BoolFlag{Name: flagNoWait, Aliases: []string{"n"}, Usage: "fail at once when the lock is held", Category: categoryLock},
-		&cli.StringFlag{Name: flagTimeout, Aliases: []string{"w"}, Usage: "give up waiting after this long (default: wait forever)", EnvVars: []string{"LOCKED_RUN_TIMEOUT"}, Category: categoryLock},
-		&cli.StringFlag{Name: flagPoll, Usage: "how often a waiter looks again, jittered ±50% (DynamoDB)", Value: "200ms", Category: categoryLock},
-		&cli.IntFlag{Name: flagConflict, Usage: "exit status when the lock was not acquired", Value: exitConflict, Category: categoryLock},
-		&cli.StringFlag{Name: flagKillAfter, Usage: "grace between SIGTERM and SIGKILL when locked-run stops the command", Value: "10s", Category: categoryChild},
-		&cli.StringFlag{Name: flagProgress, Usage: "while waiting, say who holds the lock this often", Value: "30s", Category: categoryOutput},
+		&cli.StringFlag{Name: flagTimeout, Aliases: []string{"w"}, Usage: "give up waiting after `D` (default: wait forever; 0: do not wait)", EnvVars: []string{"LOCKED_RUN_TIMEOUT"}, Category: categoryLock},
+		&cli.StringFlag{Name: flagPoll, Usage: "how often (`D`) a waiter looks again, jittered ±50% (DynamoDB)", Value: "200ms", Category: categoryLock},
+		&cli.IntFlag{Name: flagConflict, Usage: "exit status `N` when the lock was not acquired", Value: exitConflict, Category: categoryLock},
+		&cli.StringFlag{Name: flagKillAfter, Usage: "grace `D` between SIGTERM and SIGKILL when locked-run stops the command", Value: "10s", Category: categoryChild},
+		&cli.StringFlag{Name: flagProgress, Usage: "while waiting, say who holds the lock every `D`", Value: "30s", Category: categoryOutput},
 	)
 	return append(flags, outputFlags()...)
 }
@@ -187,7 +187,7 @@ func newApp(stdout, stderr io.Writer, child []string, sawDashDash bool) *cli.App
 				Name:      "status",
 				Usage:     "say whether a lock is free or who holds it",
 				UsageText: "locked-run status -t TABLE -k KEY [--json]",
-				Flags:     append(append(backendFlags(), keyFlag("which lock"), &cli.BoolFlag{Name: flagJSON, Usage: "print JSON"}), outputFlags()...),
+				Flags:     append(append(backendFlags(), keyFlag("which lock: `KEY`"), &cli.BoolFlag{Name: flagJSON, Usage: "print JSON"}), outputFlags()...),
 				Action:    runStatus,
 			},
 			{
@@ -201,7 +201,7 @@ func newApp(stdout, stderr io.Writer, child []string, sawDashDash bool) *cli.App
 				Name:      "release",
 				Usage:     "break a lock whatever its owner (needs --force)",
 				UsageText: "locked-run release -t TABLE -k KEY --force",
-				Flags:     append(append(backendFlags(), keyFlag("which lock"), &cli.BoolFlag{Name: flagForce, Usage: "really break another owner's lock"}), outputFlags()...),
+				Flags:     append(append(backendFlags(), keyFlag("which lock: `KEY`"), &cli.BoolFlag{Name: flagForce, Usage: "really break another owner's lock"}), outputFlags()...),
 				Action:    runRelease,
 			},
 			{
