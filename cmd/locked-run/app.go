@@ -155,7 +155,7 @@ func mainFlags() []cli.Flag {
 
 // newApp returns the command-line application. child is the command found
 // by splitArgs; the main action runs it.
-func newApp(stdout, stderr io.Writer, child []string, sawDashDash bool) *cli.App {
+func newApp(stdout, stderr io.Writer, child []string) *cli.App {
 	app := &cli.App{
 		Name:                 "locked-run",
 		Usage:                "run a command while holding a distributed lock",
@@ -180,7 +180,7 @@ func newApp(stdout, stderr io.Writer, child []string, sawDashDash bool) *cli.App
 				// here means an option took an unexpected value.
 				return usagef("unexpected argument %q", c.Args().First())
 			}
-			return runMain(c, child, sawDashDash)
+			return runMain(c, child)
 		},
 		Commands: []*cli.Command{
 			{
@@ -255,8 +255,8 @@ func run(args []string, stderr io.Writer) int {
 }
 
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	opts, child, dashdash, _ := splitArgs(args[1:], valueFlagNames(), subcommandNames)
-	app := newApp(stdout, stderr, child, dashdash)
+	opts, child, _, _ := splitArgs(args[1:], valueFlagNames(), subcommandNames)
+	app := newApp(stdout, stderr, child)
 	err := app.RunContext(ctx, append([]string{args[0]}, opts...))
 	if table, _ := app.Metadata[metaTable].(string); table != "" && errors.Is(err, lock.ErrTableNotFound) {
 		err = missingTableError{table: table, err: err}

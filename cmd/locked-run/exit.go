@@ -115,6 +115,12 @@ func exitStatus(err error) (int, string) {
 	}
 }
 
+// detail returns err's message without the sentinel's words in front, for
+// a usage line that already says what kind of problem it is.
+func detail(err, sentinel error) string {
+	return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
+}
+
 // oneLine folds a multi-line message (some SDK errors have several) so the
 // user gets exactly one line.
 func oneLine(s string) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -109,5 +108,3 @@ func describeDuration(d time.Duration) string {
 		return d.Round(time.Millisecond).String()
 	}
 }
-
-var _ = fmt.Sprint

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -49,9 +48,9 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 	}
 	if err := lock.ValidateKey(o.key); err != nil {
 		if c.IsSet(flagKey) || os.Getenv("LOCKED_RUN_KEY") != "" {
-			return o, usagef("--key: %s", strings.TrimPrefix(err.Error(), lock.ErrInvalidKey.Error()+": "))
+			return o, usagef("--key: %s", detail(err, lock.ErrInvalidKey))
 		}
-		return o, usagef("the default key (the command line) is unusable: %s; pass --key", strings.TrimPrefix(err.Error(), lock.ErrInvalidKey.Error()+": "))
+		return o, usagef("the default key (the command line) is unusable: %s; pass --key", detail(err, lock.ErrInvalidKey))
 	}
 	durations := []struct {
 		flag string
@@ -85,7 +84,7 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 	}
 	if !o.backend.local {
 		if o.timing, err = o.timing.Validate(); err != nil {
-			return o, usageError{strings.TrimPrefix(err.Error(), lock.ErrInvalidConfig.Error()+": ")}
+			return o, usageError{detail(err, lock.ErrInvalidConfig)}
 		}
 	}
 	o.noWait = c.Bool(flagNoWait)
@@ -104,7 +103,7 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 }
 
 // runMain acquires the lock, runs the child under it and releases it.
-func runMain(c *cli.Context, child []string, _ bool) error {
+func runMain(c *cli.Context, child []string) error {
 	logger, err := newLogger(c)
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -36,7 +35,7 @@ func subcommandSetup(c *cli.Context, needKey bool) (lock.Locker, string, hclog.L
 			return nil, "", nil, usagef("%s: no key: pass --key KEY (or LOCKED_RUN_KEY)", c.Command.Name)
 		}
 		if err := lock.ValidateKey(key); err != nil {
-			return nil, "", nil, usagef("--key: %s", strings.TrimPrefix(err.Error(), lock.ErrInvalidKey.Error()+": "))
+			return nil, "", nil, usagef("--key: %s", detail(err, lock.ErrInvalidKey))
 		}
 	}
 	locker, err := newLocker(c.Context, c, b, lock.Timing{}, identity(""), logger)
@@ -195,22 +194,14 @@ func runRelease(c *cli.Context) error {
 }
 
 func runCreateTable(c *cli.Context) error {
-	logger, err := newLogger(c)
+	locker, _, logger, err := subcommandSetup(c, false)
 	if err != nil {
 		return err
 	}
-	b, err := backendOf(c)
-	if err != nil {
-		return err
-	}
-	if b.local {
+	if _, isLocal := locker.(*lock.Local); isLocal {
 		return usagef("create-table: --local needs no table; pass --table NAME")
 	}
-	locker, err := newLocker(c.Context, c, b, lock.Timing{}, identity(""), logger)
-	if err != nil {
-		return err
-	}
-	return createTable(c.Context, locker, b.table, logger)
+	return createTable(c.Context, locker, str(c, flagTable), logger)
 }
 
 // createTableTimeout bounds creating a table and waiting for it to become
