@@ -1,7 +1,14 @@
 # locked-run's build and test entry points. `make test` is what CI runs.
 GO      ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# VERSION is the release tag when HEAD has one behind it (git describe),
+# else the version of CHANGELOG.md's latest release section. COMMIT and
+# DATE are the commit's hash and time (UTC), not the build's, so that two
+# builds of one commit are the same bytes; goreleaser stamps the same three.
+BASE_VERSION := v0.1.0
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo $(BASE_VERSION))
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
 .PHONY: build test deps java check-format vet bench chaos-long fuzz clean
 
