@@ -10,7 +10,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: build test deps java check-format vet cross bench chaos-long fuzz clean
+.PHONY: build man completions test deps java check-format vet cross release-snapshot image bench chaos-long fuzz clean
 
 # A static binary (no cgo) starts about 0.7 ms faster: no dynamic loader,
 # and os/user and net use their pure-Go code. urfave_cli_no_docs drops the
@@ -19,6 +19,21 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DA
 # another 0.8-1.7 ms faster (BENCHMARKS.md).
 build:
 	CGO_ENABLED=0 $(GO) build -tags urfave_cli_no_docs -ldflags "-s -w $(LDFLAGS)" -o bin/locked-run ./cmd/locked-run
+
+# man writes bin/locked-run.1 and completions bin/completions/*, from the
+# same option definitions as --help, with a generator build of the command
+# (-tags locked_run_gendocs, cmd/locked-run/gendocs.go): the binary `make
+# build` makes has no generator in it.
+GENDOCS := $(GO) run -tags locked_run_gendocs -ldflags "$(LDFLAGS)" ./cmd/locked-run
+man:
+	@mkdir -p bin
+	$(GENDOCS) man $(shell echo $(DATE) | cut -c1-10) > bin/locked-run.1
+
+completions:
+	@mkdir -p bin/completions
+	$(GENDOCS) completion bash > bin/completions/locked-run.bash
+	$(GENDOCS) completion zsh > bin/completions/_locked-run
+	$(GENDOCS) completion fish > bin/completions/locked-run.fish
 
 # deps installs what the tests need: DynamoDB Local (pinned in
 # package-lock.json) and a Java runtime to run it.
