@@ -35,6 +35,19 @@ completions:
 	$(GENDOCS) completion zsh > bin/completions/_locked-run
 	$(GENDOCS) completion fish > bin/completions/locked-run.fish
 
+# release-snapshot builds the release (.goreleaser.yaml) into dist/ without
+# a tag or publishing anything: archives for linux and darwin on amd64 and
+# arm64, and checksums.txt. goreleaser is pinned and built through the Go
+# module proxy (the first run compiles it, a few minutes); v2.15.x is the
+# newest that builds with Go 1.26. RELEASE_NO_DARWIN=1 leaves darwin out.
+# goreleaser reads the commit only when the clone has a remote; a clone
+# without one gets the project's URL for this run.
+GORELEASER ?= $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
+NO_REMOTE  := $(if $(shell git remote 2>/dev/null),,GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=https://github.com/locked-run/locked-run.git)
+release-snapshot:
+	$(NO_REMOTE) LOCKED_RUN_VERSION=$(VERSION) $(if $(RELEASE_NO_DARWIN),LOCKED_RUN_RELEASE_NO_DARWIN=1) $(GORELEASER) release --snapshot --clean
+	@cd dist && ls -l *.tar.gz checksums.txt && cat checksums.txt
+
 # deps installs what the tests need: DynamoDB Local (pinned in
 # package-lock.json) and a Java runtime to run it.
 deps: java node_modules/.package-lock.json
