@@ -48,6 +48,23 @@ release-snapshot:
 	$(NO_REMOTE) LOCKED_RUN_VERSION=$(VERSION) $(if $(RELEASE_NO_DARWIN),LOCKED_RUN_RELEASE_NO_DARWIN=1) $(GORELEASER) release --snapshot --clean
 	@cd dist && ls -l *.tar.gz checksums.txt && cat checksums.txt
 
+# image builds the container image (Dockerfile) from the binary make build
+# makes, with podman, or docker when there is no podman. The build context
+# is bin/image-root: the binary, this host's CA bundle, a passwd and group
+# with the unprivileged user 65532 ("nonroot", as distroless), and /tmp.
+IMAGE     ?= locked-run:$(VERSION)
+CONTAINER ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null || echo podman)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+image: build
+	rm -rf bin/image-root
+	mkdir -p bin/image-root/usr/local/bin bin/image-root/etc/ssl/certs bin/image-root/tmp
+	chmod 1777 bin/image-root/tmp
+	install -m 0755 bin/locked-run bin/image-root/usr/local/bin/locked-run
+	install -m 0644 $(CA_BUNDLE) bin/image-root/etc/ssl/certs/ca-certificates.crt
+	printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/tmp:/sbin/nologin\n' > bin/image-root/etc/passwd
+	printf 'root:x:0:\nnonroot:x:65532:\n' > bin/image-root/etc/group
+	$(CONTAINER) build -f Dockerfile -t $(IMAGE) bin/image-root
+
 # deps installs what the tests need: DynamoDB Local (pinned in
 # package-lock.json) and a Java runtime to run it.
 deps: java node_modules/.package-lock.json
