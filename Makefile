@@ -10,7 +10,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: build man completions test deps java check-format vet cross release-snapshot image bench chaos-long fuzz clean
+.PHONY: build man completions test deps java image-tools check-format vet cross release-snapshot image bench chaos-long fuzz clean
 
 # A static binary (no cgo) starts about 0.7 ms faster: no dynamic loader,
 # and os/user and net use their pure-Go code. urfave_cli_no_docs drops the
@@ -67,7 +67,7 @@ image: build
 
 # deps installs what the tests need: DynamoDB Local (pinned in
 # package-lock.json) and a Java runtime to run it.
-deps: java node_modules/.package-lock.json
+deps: java image-tools node_modules/.package-lock.json
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -77,6 +77,13 @@ java:
 	  echo "installing Java 17 for DynamoDB Local"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 	@java -version 2>&1 | head -1
+
+# image-tools installs podman, which packaging/image_test.go builds and runs
+# the container image with, and runc (crun refuses hosts with hybrid cgroups).
+image-tools:
+	@command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 || { \
+	  echo "installing podman and runc for the container image test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc >/dev/null; }
 
 check-format:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
