@@ -35,6 +35,7 @@ func fakeRelease(t *testing.T, version string, targets ...string) (baseURL, dir 
 			mode       int64
 		}{
 			{"LICENSE", "Apache License\n", 0o644},
+			{"man/man1/locked-run.1", ".TH LOCKED\\-RUN 1\n", 0o644},
 			{"locked-run", "#!/bin/sh\necho \"locked-run version " + version + " (" + target + ")\"\n", 0o755},
 		} {
 			tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.body)), Typeflag: tar.TypeReg})
