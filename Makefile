@@ -91,6 +91,7 @@ check-format:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags locked_run_gendocs ./cmd/locked-run
 
 # cross builds locked-run and vets every package for each supported
 # platform. Nothing here can run macOS: this is how the darwin code is
