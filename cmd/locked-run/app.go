@@ -227,7 +227,9 @@ func newApp(stdout, stderr io.Writer, child []string) *cli.App {
 			}
 		}
 	}
-	app.Commands = append(app.Commands, completionCommand())
+	completion := completionCommand()
+	completion.OnUsageError = app.OnUsageError
+	app.Commands = append(app.Commands, completion)
 	return app
 }
 

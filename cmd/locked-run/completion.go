@@ -29,9 +29,6 @@ func completionCommand() *cli.Command {
           locked-run completion zsh > "${fpath[1]}/_locked-run"
    fish:  locked-run completion fish | source
           locked-run completion fish > ~/.config/fish/completions/locked-run.fish`,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{describeFlagError(err) + " (see locked-run completion --help)"}
-		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 1 {
 				return usagef("completion: name one shell: bash, zsh or fish")
