@@ -25,7 +25,7 @@ func completionScript(t *testing.T, shell string) string {
 // bashComplete sources the bash completion script in a real bash and
 // returns, for each command line, the words the completion function offers
 // for its last word (COMP_WORDS/COMP_CWORD as bash sets them on Tab).
-func bashComplete(t *testing.T, lines [][]string) [][]string {
+func bashComplete(t *testing.T, lines [][]string, preamble ...string) [][]string {
 	t.Helper()
 	bash, err := exec.LookPath("bash")
 	if err != nil {
@@ -37,9 +37,15 @@ func bashComplete(t *testing.T, lines [][]string) [][]string {
 		t.Fatal(err)
 	}
 	var driver strings.Builder
-	driver.WriteString("set -u\nsource " + script + "\n")
+	if len(preamble) == 0 {
+		driver.WriteString("set -u\n") // bash-completion's library is not -u clean
+	}
+	for _, p := range preamble {
+		driver.WriteString(p + "\n")
+	}
+	driver.WriteString("source " + script + "\n")
 	driver.WriteString("[[ $(complete -p locked-run) == *_locked_run* ]] || { echo 'not registered' >&2; exit 3; }\n")
-	driver.WriteString(`t() { COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMPREPLY=(); _locked_run; printf '%s\n' "${COMPREPLY[@]}" | sort -u; echo '@@'; }` + "\n")
+	driver.WriteString(`t() { COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; COMPREPLY=(); _locked_run; printf '%s\n' "${COMPREPLY[@]}" | sort -u; echo '@@'; }` + "\n")
 	for _, l := range lines {
 		driver.WriteString("t")
 		for _, w := range l {
@@ -149,6 +155,24 @@ func TestBashCompletionInARealBash(t *testing.T) {
 				t.Errorf("%q: got %q, want nothing", tt.line, g)
 			}
 		})
+	}
+}
+
+// With bash-completion loaded (as on most systems), the command after "--"
+// is completed by its own completion: here, locked-run's.
+func TestBashCompletionHandsTheCommandToItsCompletion(t *testing.T) {
+	const lib = "/usr/share/bash-completion/bash_completion"
+	if _, err := os.Stat(lib); err != nil {
+		t.Skip("bash-completion not installed")
+	}
+	got := bashComplete(t, [][]string{
+		{"locked-run", "--local", "--", "locked-run", "--ta"},
+		{"locked-run", "-k", "x", "--", "locked-run", "status", "--js"},
+	}, "source "+lib+" 2>/dev/null")
+	for i, want := range []string{"--table", "--json"} {
+		if !slices.Equal(got[i], []string{want}) {
+			t.Errorf("line %d: got %q, want [%s]", i, got[i], want)
+		}
 	}
 }
 
