@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
-	"strings"
+		"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
@@ -16,37 +15,41 @@ import (
 )
 
 // describeFlagError rewrites the flag package's messages into the tool's
-// own words: "unknown option --bogus".
-func describeFlagError(err error) string {
+// own words, quoting the option as it was typed: "unknown option --bogus".
+// typed maps words made by expandShort to what the user typed; args are
+// the options as given to the parser.
+func describeFlagError(err error, args []string, typed map[string]string) string {
 	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+	asTyped := func(name string) string {
 		name = strings.TrimLeft(name, "-")
-		if len(name) == 1 {
-			return "unknown option -" + name
+		for _, a := range args {
+			word, _, _ := strings.Cut(a, "=")
+			if strings.HasPrefix(word, "-") && strings.TrimLeft(word, "-") == name {
+				if orig, ok := typed[word]; ok && orig != word {
+					return word + " (in " + orig + ")"
+				}
+				return word
+			}
 		}
-		return "unknown option --" + name
+		if len(name) == 1 {
+			return "-" + name
+		}
+		return "--" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return "unknown option " + asTyped(name)
 	}
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
-		name = strings.TrimLeft(name, "-")
-		if len(name) == 1 {
-			return "option -" + name + " needs a value"
+		return "option " + asTyped(name) + " needs a value"
+	}
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		// `invalid value "x" for flag -E: parse error`
+		if val, flag, ok := strings.Cut(rest, " for flag "); ok {
+			flag, _, _ = strings.Cut(flag, ":")
+			return asTyped(flag) + " " + val + ": not a number"
 		}
-		return "option --" + name + " needs a value"
 	}
 	return msg
-}
-
-// version is stamped at build time with -ldflags "-X main.version=v1.2.3";
-// `go install` builds fall back to the module version.
-var version = "dev"
-
-func versionString() string {
-	if version == "dev" {
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
-	}
-	return version
 }
 
 const usageText = `locked-run [options] -- COMMAND [ARG...]
@@ -114,7 +117,8 @@ const (
 func backendFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagTable, Aliases: []string{"t"}, Usage: "DynamoDB table `NAME` holding the locks", EnvVars: []string{"LOCKED_RUN_TABLE"}, Category: categoryWhere},
-		&cli.BoolFlag{Name: flagLocal, Usage: "use a host-local flock(2) lock instead of DynamoDB (no AWS)", EnvVars: []string{"LOCKED_RUN_LOCAL"}, Category: categoryWhere},
+		// LOCKED_RUN_LOCAL is read by envBool, which takes yes/no and on/off too.
+		&cli.BoolFlag{Name: flagLocal, Usage: "use a host-local flock(2) lock instead of DynamoDB (no AWS) [$LOCKED_RUN_LOCAL]", Category: categoryWhere},
 		&cli.StringFlag{Name: flagLockDir, Usage: "`DIR` of --local lock files (default: $XDG_RUNTIME_DIR, else the temp dir)", EnvVars: []string{"LOCKED_RUN_LOCK_DIR"}, Category: categoryWhere},
 		&cli.StringFlag{Name: flagRegion, Usage: "AWS `REGION` (default: the SDK's chain, e.g. AWS_REGION)", Category: categoryWhere},
 		&cli.StringFlag{Name: flagProfile, Usage: "AWS shared config `PROFILE` (default: AWS_PROFILE)", Category: categoryWhere},
@@ -146,7 +150,7 @@ func mainFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagNoWait, Aliases: []string{"n"}, Usage: "fail at once when the lock is held", Category: categoryLock},
 		&cli.StringFlag{Name: flagTimeout, Aliases: []string{"w"}, Usage: "give up waiting after `D` (default: wait forever; 0: do not wait)", EnvVars: []string{"LOCKED_RUN_TIMEOUT"}, Category: categoryLock},
 		&cli.StringFlag{Name: flagPoll, Usage: "how often (`D`) a waiter looks again, jittered ±50% (DynamoDB)", Value: "200ms", Category: categoryLock},
-		&cli.IntFlag{Name: flagConflict, Usage: "exit status `N` when the lock was not acquired", Value: exitConflict, Category: categoryLock},
+		&cli.IntFlag{Name: flagConflict, Aliases: []string{"E"}, Usage: "exit status `N` when the lock was not acquired", Value: exitConflict, Category: categoryLock},
 		&cli.StringFlag{Name: flagKillAfter, Usage: "grace `D` between SIGTERM and SIGKILL when locked-run stops the command", Value: "10s", Category: categoryChild},
 		&cli.StringFlag{Name: flagProgress, Usage: "while waiting, say who holds the lock every `D`", Value: "30s", Category: categoryOutput},
 	)
@@ -162,6 +166,7 @@ func newApp(stdout, stderr io.Writer, child []string) *cli.App {
 		UsageText:            usageText,
 		Description:          description,
 		Version:              versionString(),
+		// One line with everything a bug report needs; see version.go.
 		Flags:                mainFlags(),
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
@@ -170,8 +175,10 @@ func newApp(stdout, stderr io.Writer, child []string) *cli.App {
 		// Run must always return, so that deferred releases run and only
 		// main exits.
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{describeFlagError(err) + " (see locked-run --help)"}
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			args, _ := c.App.Metadata[metaArgs].([]string)
+			typed, _ := c.App.Metadata[metaTyped].(map[string]string)
+			return usageError{describeFlagError(err, args, typed) + " (see locked-run --help)"}
 		},
 		Metadata: map[string]any{},
 		Action: func(c *cli.Context) error {
@@ -234,7 +241,8 @@ func newApp(stdout, stderr io.Writer, child []string) *cli.App {
 var subcommandNames = map[string]bool{"status": true, "list": true, "release": true, "create-table": true, "help": true, "h": true}
 
 // valueFlagNames lists every option (by each of its names) that takes a
-// separate value, for splitArgs.
+// separate value, for splitArgs; longNames lists every option's names of
+// more than one letter, for expandShort.
 func valueFlagNames() map[string]bool {
 	names := map[string]bool{}
 	for _, f := range mainFlags() {
@@ -248,6 +256,31 @@ func valueFlagNames() map[string]bool {
 	return names
 }
 
+func longNames(app *cli.App) map[string]bool {
+	names := map[string]bool{"help": true, "version": true}
+	add := func(flags []cli.Flag) {
+		for _, f := range flags {
+			for _, n := range f.Names() {
+				if len(n) > 1 {
+					names[n] = true
+				}
+			}
+		}
+	}
+	add(app.Flags)
+	for _, cmd := range app.Commands {
+		add(cmd.Flags)
+	}
+	return names
+}
+
+// App.Metadata keys of the command line as typed, for messages.
+const (
+	metaArgs  = "args"
+	metaTyped = "typed"
+	metaQuiet = "quiet"
+)
+
 // run is the whole program: it parses args (os.Args), runs, and returns the
 // exit status, having written at most one error line to stderr.
 func run(args []string, stderr io.Writer) int {
@@ -255,13 +288,33 @@ func run(args []string, stderr io.Writer) int {
 }
 
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	opts, child, _, _ := splitArgs(args[1:], valueFlagNames(), subcommandNames)
-	app := newApp(stdout, stderr, child)
-	err := app.RunContext(ctx, append([]string{args[0]}, opts...))
+	err := checkEnvBools()
+	var app *cli.App
+	if err == nil {
+		var expanded []string
+		var typed map[string]string
+		probe := newApp(stdout, stderr, nil)
+		expanded, typed, err = expandShort(args[1:], longNames(probe), valueFlagNames(), subcommandNames)
+		if err == nil {
+			opts, child, _, _ := splitArgs(expanded, valueFlagNames(), subcommandNames)
+			app = newApp(stdout, stderr, child)
+			app.Metadata[metaArgs] = opts
+			app.Metadata[metaTyped] = typed
+			err = app.RunContext(ctx, append([]string{args[0]}, opts...))
+		}
+	}
+	if app == nil {
+		app = &cli.App{Metadata: map[string]any{}}
+	}
 	if table, _ := app.Metadata[metaTable].(string); table != "" && errors.Is(err, lock.ErrTableNotFound) {
 		err = missingTableError{table: table, err: err}
 	}
 	status, msg := exitStatus(err)
+	if quiet, _ := app.Metadata[metaQuiet].(bool); quiet && status == 0 {
+		// --quiet: a conflict answered with --conflict-exit-code 0 is not
+		// an error, and cron mails any output.
+		msg = ""
+	}
 	if msg != "" {
 		if logger, ok := app.Metadata[metaJSONLogger].(hclog.Logger); ok {
 			logger.Error(msg)

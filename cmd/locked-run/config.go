@@ -33,14 +33,15 @@ func str(c *cli.Context, name string) string {
 	return ""
 }
 
-// boolean reports whether a boolean option is set at any level.
+// boolean reports whether a boolean option is set at any level, or by its
+// environment variable (see envBools).
 func boolean(c *cli.Context, name string) bool {
 	for _, cc := range c.Lineage() {
 		if cc.Bool(name) {
 			return true
 		}
 	}
-	return false
+	return envBool(name)
 }
 
 // newLogger builds the root logger from the output options. It always
@@ -55,6 +56,7 @@ func newLogger(c *cli.Context) (hclog.Logger, error) {
 	}
 	if boolean(c, flagQuiet) {
 		level = hclog.Error
+		c.App.Metadata[metaQuiet] = true
 	}
 	format := str(c, flagLogFormat)
 	if format != "text" && format != "json" && format != "" {
