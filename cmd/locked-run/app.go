@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-		"strings"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
@@ -161,11 +161,11 @@ func mainFlags() []cli.Flag {
 // by splitArgs; the main action runs it.
 func newApp(stdout, stderr io.Writer, child []string) *cli.App {
 	app := &cli.App{
-		Name:                 "locked-run",
-		Usage:                "run a command while holding a distributed lock",
-		UsageText:            usageText,
-		Description:          description,
-		Version:              versionString(),
+		Name:        "locked-run",
+		Usage:       "run a command while holding a distributed lock",
+		UsageText:   usageText,
+		Description: description,
+		Version:     versionString(),
 		// One line with everything a bug report needs; see version.go.
 		Flags:                mainFlags(),
 		HideHelpCommand:      true,

@@ -206,4 +206,3 @@ func imdsRegion(ctx context.Context, cfg aws.Config, logger hclog.Logger) string
 	}
 	return out.Region
 }
-
