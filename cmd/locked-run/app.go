@@ -161,12 +161,11 @@ func mainFlags() []cli.Flag {
 // by splitArgs; the main action runs it.
 func newApp(stdout, stderr io.Writer, child []string) *cli.App {
 	app := &cli.App{
-		Name:        "locked-run",
-		Usage:       "run a command while holding a distributed lock",
-		UsageText:   usageText,
-		Description: description,
-		Version:     versionString(),
-		// One line with everything a bug report needs; see version.go.
+		Name:                 "locked-run",
+		Usage:                "run a command while holding a distributed lock",
+		UsageText:            usageText,
+		Description:          description,
+		Version:              versionString(),
 		Flags:                mainFlags(),
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
