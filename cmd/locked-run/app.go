@@ -79,7 +79,7 @@ EXAMPLES:
    # who holds it, every lock, break a stale one
    locked-run status -t deploy-locks -k prod-network
    locked-run list -t deploy-locks --json
-   locked-run release -t deploy-locks -k prod-network --force
+   locked-run release -t deploy-locks -k prod-network --owner ci-7-4412-9f1c03ab
 
    # make the table (on-demand, key LockID)
    locked-run create-table -t deploy-locks`
@@ -98,6 +98,8 @@ const (
 	flagQuiet      = "quiet"
 	flagJSON       = "json"
 	flagForce      = "force"
+	flagOwner      = "owner"
+	flagAll        = "all"
 	flagCreate     = "create-table"
 	flagLease      = "lease"
 	flagHeartbeat  = "heartbeat"
@@ -200,15 +202,17 @@ func newApp(stdout, stderr io.Writer, child []string) *cli.App {
 				Name:      "list",
 				Usage:     "list every held lock",
 				UsageText: "locked-run list -t TABLE [--json]",
-				Flags:     append(append(backendFlags(), &cli.BoolFlag{Name: flagJSON, Usage: "print JSON"}), outputFlags()...),
+				Flags:     append(append(backendFlags(), &cli.BoolFlag{Name: flagJSON, Usage: "print JSON"}, &cli.BoolFlag{Name: flagAll, Usage: "list the items of other tools too"}), outputFlags()...),
 				Action:    runList,
 			},
 			{
 				Name:      "release",
-				Usage:     "break a lock whatever its owner (needs --force)",
-				UsageText: "locked-run release -t TABLE -k KEY --force",
-				Flags:     append(append(backendFlags(), keyFlag("which lock: `KEY`"), &cli.BoolFlag{Name: flagForce, Usage: "really break another owner's lock"}), outputFlags()...),
-				Action:    runRelease,
+				Usage:     "break the lock of one holder (--owner ID), or whoever holds it (--force)",
+				UsageText: "locked-run release -t TABLE -k KEY --owner ID | --force",
+				Flags: append(append(backendFlags(), keyFlag("which lock: `KEY`"),
+					&cli.StringFlag{Name: flagOwner, Usage: "break the lock only if owner `ID` (from status) holds it"},
+					&cli.BoolFlag{Name: flagForce, Usage: "break the lock whoever holds it"}), outputFlags()...),
+				Action: runRelease,
 			},
 			{
 				Name:      "create-table",
