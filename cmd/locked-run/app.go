@@ -71,7 +71,7 @@ EXAMPLES:
    locked-run --local -- ./nightly-backup.sh
 
    # cron on several hosts: skip this run if another host is at it
-   locked-run -t cron-locks -k reindex --no-wait --conflict-exit-code 0 -- ./reindex
+   locked-run -t cron-locks -k reindex --no-wait --conflict-exit-code 0 --quiet -- ./reindex
 
    # give up after 10 minutes of waiting
    locked-run -t deploy-locks --timeout 10m -- make deploy
