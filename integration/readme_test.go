@@ -211,6 +211,18 @@ func TestReadmeConsoleExamples(t *testing.T) {
 	if err != nil && !strings.Contains(err.Error(), "ResourceInUse") {
 		t.Fatal(err)
 	}
+	// skewed is held by a host whose clock is far ahead.
+	skewed := map[string]types.AttributeValue{
+		"LockID": &types.AttributeValueMemberS{Value: "skewed"}, "Schema": &types.AttributeValueMemberS{Value: "locked-run/1"},
+		"Owner": &types.AttributeValueMemberS{Value: "far-host-4412-0badf00d"}, "Host": &types.AttributeValueMemberS{Value: "far-host"},
+		"Pid": &types.AttributeValueMemberN{Value: "4412"}, "User": &types.AttributeValueMemberS{Value: "deploy"},
+		"Command": &types.AttributeValueMemberS{Value: "make deploy"}, "AcquiredAt": &types.AttributeValueMemberS{Value: "2099-01-01T00:00:00Z"},
+		"HeartbeatAt": &types.AttributeValueMemberS{Value: "2099-01-01T00:00:10Z"}, "LeaseMs": &types.AttributeValueMemberN{Value: "30000"},
+		"RVN": &types.AttributeValueMemberS{Value: "0123456789abcdef"}, "FencingToken": &types.AttributeValueMemberN{Value: "7"},
+	}
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("deploy-locks"), Item: skewed}); err != nil {
+		t.Fatal(err)
+	}
 	for i, block := range readmeBlocks(t, "console") {
 		steps := parseConsole(block)
 		t.Run(fmt.Sprintf("block %d: %s", i+1, steps[0].cmd), func(t *testing.T) {
