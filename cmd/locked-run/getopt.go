@@ -36,7 +36,8 @@ func expandShort(args []string, longNames, valueFlags, subcommands map[string]bo
 			}
 			out = append(out, a)
 			continue
-		case strings.HasPrefix(a, "--"), strings.Contains(a, "="), longNames[a[1:]]:
+		case strings.HasPrefix(a, "--"), strings.Contains(a, "="), longNames[a[1:]], len(a) == 2:
+			// One option as it is ("-n", "-h", "-v"), or a long one.
 			out = append(out, a)
 			if !strings.Contains(a, "=") && valueFlags[strings.TrimLeft(a, "-")] && i+1 < len(args) {
 				i++

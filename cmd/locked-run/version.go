@@ -32,9 +32,14 @@ type buildFacts struct {
 // or a pseudo-version of the commit for `go build` in a checkout) and the
 // VCS revision and commit time. `go run` records neither, so it says devel.
 func buildInfo() buildFacts {
-	f := buildFacts{version: version, commit: commit, date: date, dateKind: "built"}
 	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	return factsFrom(version, commit, date, bi, ok)
+}
+
+// factsFrom is buildInfo for given stamps and build info.
+func factsFrom(version, commit, date string, bi *debug.BuildInfo, ok bool) buildFacts {
+	f := buildFacts{version: version, commit: commit, date: date, dateKind: "built"}
+	if !ok || bi == nil {
 		return f
 	}
 	if f.version == "dev" && bi.Main.Version != "" {
@@ -65,8 +70,9 @@ func versionString() string { return buildInfo().version }
 
 // versionLine is the whole --version output: version, commit, build date,
 // Go version and platform, on one line a bug report can quote.
-func versionLine() string {
-	f := buildInfo()
+func versionLine() string { return formatVersion(buildInfo()) }
+
+func formatVersion(f buildFacts) string {
 	var parts []string
 	if f.commit != "" {
 		c := f.commit
