@@ -26,9 +26,9 @@ func describeFlagError(err error, args []string, typed map[string]string) string
 			word, _, _ := strings.Cut(a, "=")
 			if strings.HasPrefix(word, "-") && strings.TrimLeft(word, "-") == name {
 				if orig, ok := typed[word]; ok && orig != word {
-					return word + " (in " + orig + ")"
+					return shown(word) + " (in " + shown(orig) + ")"
 				}
-				return word
+				return shown(word)
 			}
 		}
 		if len(name) == 1 {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"os"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // shortOptions are the one-letter options and whether each takes a value.
@@ -69,10 +72,10 @@ func splitBundle(a string) (words []string, needsNext bool, err error) {
 	for j := 1; j < len(a); j++ {
 		takesValue, known := shortOptions[a[j]]
 		if !known {
-			if j == 1 {
-				return nil, false, usagef("unknown option %s (see locked-run --help)", a)
+			if j == 1 || a[j] >= utf8.RuneSelf {
+				return nil, false, usagef("unknown option %s (see locked-run --help)", shown(a))
 			}
-			return nil, false, usagef("unknown option -%c in %s (see locked-run --help)", a[j], a)
+			return nil, false, usagef("unknown option %s in %s (see locked-run --help)", shown("-"+string(a[j])), shown(a))
 		}
 		words = append(words, "-"+string(a[j]))
 		if takesValue {
@@ -83,6 +86,17 @@ func splitBundle(a string) (words []string, needsNext bool, err error) {
 		}
 	}
 	return words, false, nil
+}
+
+// shown returns a word of the command line as typed, or Go-quoted when it
+// holds anything that would not show as typed on one line.
+func shown(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == utf8.RuneError {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // envBools are the environment variables of boolean options. urfave/cli

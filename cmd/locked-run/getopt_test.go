@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,4 +93,32 @@ func lockTiming(lease, heartbeat, killAfter string) lock.Timing {
 		}
 	}
 	return t
+}
+
+func FuzzExpandShort(f *testing.F) {
+	f.Add("-nqw5\x00--\x00x")
+	f.Add("-k\x00-nq\x00status")
+	f.Add("-E\x00")
+	f.Add("status\x00-qk\x00demo\x00-nx")
+	long := longNames(newApp(nil, nil, nil))
+	f.Fuzz(func(t *testing.T, joined string) {
+		args := strings.Split(joined, "\x00")
+		out, _, err := expandShort(args, long, valueFlagNames(), subcommandNames)
+		if err != nil {
+			var ue usageError
+			if !errors.As(err, &ue) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("expandShort(%q): error %v is not a one-line usage error", args, err)
+			}
+			return
+		}
+		// The child command, from where splitArgs says it starts, is never
+		// touched: the expanded line ends with the same words.
+		_, child, dd, _ := splitArgs(out, valueFlagNames(), subcommandNames)
+		if len(child) > len(args) || !slices.Equal(child, args[len(args)-len(child):]) {
+			t.Fatalf("expandShort(%q) = %q: child %q is not the end of the line", args, out, child)
+		}
+		if dd && len(child) == 0 && args[len(args)-1] != "--" {
+			t.Fatalf("expandShort(%q) = %q: a -- appeared", args, out)
+		}
+	})
 }
