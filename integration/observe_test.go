@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/locked-run/locked-run/internal/ddblocal"
+	"github.com/locked-run/locked-run/internal/faultproxy"
 )
 
 func TestVersion(t *testing.T) {
@@ -38,6 +39,23 @@ func TestTraceShowsEachRequest(t *testing.T) {
 	if strings.Contains(r.stderr, "dynamodb request") {
 		t.Fatalf("request lines below trace level:\n%s", r.stderr)
 	}
+
+	t.Run("each attempt of a retried request is its own line", func(t *testing.T) {
+		proxy, err := faultproxy.New(endpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { proxy.Close() })
+		proxy.Fail5xxNext(1)
+		r := runBin(t, dynamoEnv(proxy.URL()), "status", "-t", table, "-k", "k", "--log-level", "trace")
+		if r.code != 0 || r.stdout != "k: free (last fencing token 0)\n" {
+			t.Fatalf("exit %d stdout %q stderr %s", r.code, r.stdout, r.stderr)
+		}
+		want := regexp.MustCompile(`operation=GetItem status=500 latency=\S+ attempt=1 error="[^"\n]*"\n.*operation=GetItem status=200 latency=\S+ attempt=2\n`)
+		if !want.MatchString(r.stderr) {
+			t.Fatalf("no line for the failed attempt and its retry:\n%s", r.stderr)
+		}
+	})
 }
 
 // TestRegionFromInstanceMetadata runs locked-run with no region configured
