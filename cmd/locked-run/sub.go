@@ -232,7 +232,10 @@ func runList(c *cli.Context) error {
 			}
 			heartbeat := "-"
 			if h := healthOf(r, now); h.known {
-				heartbeat = describeDuration(max(h.silent, 0)) + " ago"
+				heartbeat = describeDuration(h.silent) + " ago"
+				if h.silent < 0 {
+					heartbeat = "in the future"
+				}
 				if h.looksDead {
 					heartbeat += " (looks dead)"
 				}
