@@ -56,6 +56,13 @@ func TestStatusAndListOfForeignItems(t *testing.T) {
 			t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 		}
 	})
+	t.Run("with JSON logs the count is a JSON log line", func(t *testing.T) {
+		r := runBin(t, env, "list", "-t", table, "--log-format", "json")
+		var line map[string]any
+		if err := json.Unmarshal([]byte(r.stderr), &line); r.code != 0 || err != nil || !strings.Contains(line["@message"].(string), "2 items of other tools skipped") {
+			t.Fatalf("exit %d stderr %q (%v)", r.code, r.stderr, err)
+		}
+	})
 	t.Run("list --all shows them, in text and JSON", func(t *testing.T) {
 		r := runBin(t, env, "list", "-t", table, "--all")
 		if r.code != 0 || !strings.Contains(r.stdout, "tf-state/prod.tfstate      (another tool's item)") || !strings.Contains(r.stdout, "tf-state/prod.tfstate-md5  (another tool's item)") {

@@ -264,11 +264,21 @@ func runList(c *cli.Context) error {
 		if skipped != "" {
 			skipped = " (" + skipped + ")"
 		}
-		fmt.Fprintln(c.App.ErrWriter, "no locks held"+skipped)
+		note(c, "no locks held"+skipped)
 	case skipped != "":
-		fmt.Fprintln(c.App.ErrWriter, skipped)
+		note(c, skipped)
 	}
 	return nil
+}
+
+// note writes a remark for people to stderr: a plain line, or a log line
+// when logs are JSON, so that stderr stays one JSON object a line.
+func note(c *cli.Context, msg string) {
+	if logger, ok := c.App.Metadata[metaJSONLogger].(hclog.Logger); ok {
+		logger.Info(msg)
+		return
+	}
+	fmt.Fprintln(c.App.ErrWriter, msg)
 }
 
 func plural(n int, one, many string) string {
