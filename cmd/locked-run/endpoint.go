@@ -20,6 +20,10 @@ import (
 // JVM on a loaded machine, short enough that a wrong port is said soon.
 const endpointWait = 10 * time.Second
 
+// dialTimeout bounds one connection attempt, so that a silent (firewalled)
+// endpoint costs at most this before the request reports it.
+const dialTimeout = time.Second
+
 // endpointPoll is how often a refused connection is tried again.
 const endpointPoll = 100 * time.Millisecond
 
@@ -54,7 +58,10 @@ func waitForEndpoint(ctx context.Context, endpoint string, logger hclog.Logger) 
 	}
 	deadline := time.Now().Add(endpointWait)
 	for said := false; ; {
-		d := net.Dialer{Timeout: endpointWait}
+		// A dial that neither connects nor is refused in this time is
+		// left to the request and its own deadlines: only a refusal is
+		// waited out here.
+		d := net.Dialer{Timeout: dialTimeout}
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
 			conn.Close()
