@@ -128,4 +128,4 @@ chaos-long: deps
 FUZZTIME ?= 1m
 fuzz:
 	@for t in FuzzDecodeRecord FuzzAcquireOverItem FuzzValidateKey; do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./lock || exit 1; done
-	@for t in FuzzParseDuration FuzzSplitArgs FuzzShellQuote; do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./cmd/locked-run || exit 1; done
+	@for t in FuzzParseDuration FuzzSplitArgs FuzzShellQuote FuzzExpandShort; do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./cmd/locked-run || exit 1; done

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -341,10 +342,14 @@ func TestDynamoDB(t *testing.T) {
 			{"-t", "no-such-table", "--log-level", "trace", "--", "true"},
 		} {
 			r := runBin(t, secretEnv, args...)
-			for _, secret := range []string{"s3cr3t-leak-check", "tok-leak-check", "AKIDLEAKCHECK1234"} {
+			for _, secret := range []string{"s3cr3t-leak-check", "tok-leak-check", "AKIDLEAKCHECK1234", "Signature=", "Credential=", "X-Amz-Security-Token"} {
 				if strings.Contains(r.stderr, secret) {
 					t.Fatalf("%s appears in the log:\n%s", secret, r.stderr)
 				}
+			}
+			// Trace shows each request: the log above was not empty.
+			if !regexp.MustCompile(`dynamodb request: operation=UpdateItem status=(200|400) latency=[0-9.]+[mµ]?s attempt=1`).MatchString(r.stderr) {
+				t.Fatalf("no trace line for the UpdateItem request:\n%s", r.stderr)
 			}
 		}
 	})

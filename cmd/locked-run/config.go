@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/logging"
 	"github.com/hashicorp/go-hclog"
@@ -33,14 +34,15 @@ func str(c *cli.Context, name string) string {
 	return ""
 }
 
-// boolean reports whether a boolean option is set at any level.
+// boolean reports whether a boolean option is set at any level, or by its
+// environment variable (see envBools).
 func boolean(c *cli.Context, name string) bool {
 	for _, cc := range c.Lineage() {
 		if cc.Bool(name) {
 			return true
 		}
 	}
-	return false
+	return envBool(name)
 }
 
 // newLogger builds the root logger from the output options. It always
@@ -55,6 +57,7 @@ func newLogger(c *cli.Context) (hclog.Logger, error) {
 	}
 	if boolean(c, flagQuiet) {
 		level = hclog.Error
+		c.App.Metadata[metaQuiet] = true
 	}
 	format := str(c, flagLogFormat)
 	if format != "text" && format != "json" && format != "" {
@@ -137,7 +140,18 @@ func dynamoClient(ctx context.Context, c *cli.Context, logger hclog.Logger) (*dy
 		return nil, fmt.Errorf("load AWS configuration: %s", oneLine(err.Error()))
 	}
 	if cfg.Region == "" {
+		cfg.Region = imdsRegion(ctx, cfg, sdkLog)
+	}
+	if cfg.Region == "" {
 		return nil, usagef("no AWS region: pass --region or set AWS_REGION (or a region in the AWS profile)")
+	}
+	// The credentials are looked for now (and cached for the requests), so
+	// that finding none is said in words that say what to do, rather than
+	// as the last link of the SDK's chain ("request to EC2 IMDS failed").
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		// What the chain tried last depends on the host; --log-level debug shows it.
+		sdkLog.Debug("no credentials", "error", oneLine(err.Error()))
+		return nil, usagef("no AWS credentials found: set AWS_PROFILE (after `aws sso login` for SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance, container or web identity role")
 	}
 	endpoint := str(c, flagEndpoint)
 	if endpoint != "" && !strings.HasPrefix(endpoint, "http://") && !strings.HasPrefix(endpoint, "https://") {
@@ -146,6 +160,9 @@ func dynamoClient(ctx context.Context, c *cli.Context, logger hclog.Logger) (*dy
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
+		}
+		if logger.IsTrace() {
+			o.APIOptions = append(o.APIOptions, traceRequests(sdkLog))
 		}
 	}), nil
 }
@@ -168,3 +185,24 @@ func newLocker(ctx context.Context, c *cli.Context, b backend, timing lock.Timin
 // a few DynamoDB retries, short enough that a stuck network does not hold
 // the user's terminal (the lease frees the lock anyway).
 const cleanupTimeout = 10 * time.Second
+
+// imdsTimeout bounds asking the instance metadata service for the region.
+// On EC2 it answers in milliseconds; elsewhere nothing listens and the
+// question only delays the "no AWS region" message.
+const imdsTimeout = 2 * time.Second
+
+// imdsRegion asks the EC2 instance metadata service for the region, as the
+// AWS CLI does on an instance without AWS_REGION, and returns "" when it
+// cannot tell. AWS_EC2_METADATA_DISABLED=true and
+// AWS_EC2_METADATA_SERVICE_ENDPOINT are honoured. (config.WithEC2IMDSRegion
+// would turn "not on EC2" into an error of its own instead of ours.)
+func imdsRegion(ctx context.Context, cfg aws.Config, logger hclog.Logger) string {
+	ctx, cancel := context.WithTimeout(ctx, imdsTimeout)
+	defer cancel()
+	out, err := imds.NewFromConfig(cfg).GetRegion(ctx, &imds.GetRegionInput{})
+	if err != nil {
+		logger.Debug("no region from the instance metadata service", "error", oneLine(err.Error()))
+		return ""
+	}
+	return out.Region
+}

@@ -82,10 +82,8 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 		// "default", so pass the smallest positive grace instead.
 		o.timing.KillAfter = time.Nanosecond
 	}
-	if !o.backend.local {
-		if o.timing, err = o.timing.Validate(); err != nil {
-			return o, usageError{detail(err, lock.ErrInvalidConfig)}
-		}
+	if o.timing, err = validTiming(o.timing); err != nil {
+		return o, err
 	}
 	o.noWait = c.Bool(flagNoWait)
 	o.conflict = c.Int(flagConflict)
