@@ -117,10 +117,20 @@ func identity(command string) lock.Identity {
 	return lock.Identity{Host: host, PID: os.Getpid(), User: name, Command: command}
 }
 
+// awsOptions are the command-line options that say which AWS
+// configuration to load. They are read from the cli.Context before the
+// load starts, so that the load can run beside the rest of the start-up
+// without touching the context.
+type awsOptions struct{ region, profile, endpoint string }
+
+func awsOptionsOf(c *cli.Context) awsOptions {
+	return awsOptions{region: str(c, flagRegion), profile: str(c, flagProfile), endpoint: str(c, flagEndpoint)}
+}
+
 // dynamoClient loads the standard AWS configuration chain (environment,
 // shared files, SSO, web identity, container and instance roles) and
 // returns a DynamoDB client. No request is made here.
-func dynamoClient(ctx context.Context, c *cli.Context, logger hclog.Logger) (*dynamodb.Client, error) {
+func dynamoClient(ctx context.Context, ao awsOptions, logger hclog.Logger) (*dynamodb.Client, error) {
 	sdkLog := logger.Named("aws")
 	opts := []func(*config.LoadOptions) error{
 		// The SDK's own warnings (such as an unread error body) are for
@@ -129,11 +139,11 @@ func dynamoClient(ctx context.Context, c *cli.Context, logger hclog.Logger) (*dy
 			sdkLog.Debug(fmt.Sprintf(format, v...))
 		})),
 	}
-	if r := str(c, flagRegion); r != "" {
-		opts = append(opts, config.WithRegion(r))
+	if ao.region != "" {
+		opts = append(opts, config.WithRegion(ao.region))
 	}
-	if p := str(c, flagProfile); p != "" {
-		opts = append(opts, config.WithSharedConfigProfile(p))
+	if ao.profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(ao.profile))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -153,7 +163,7 @@ func dynamoClient(ctx context.Context, c *cli.Context, logger hclog.Logger) (*dy
 		sdkLog.Debug("no credentials", "error", oneLine(err.Error()))
 		return nil, usagef("no AWS credentials found: set AWS_PROFILE (after `aws sso login` for SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance, container or web identity role")
 	}
-	endpoint := str(c, flagEndpoint)
+	endpoint := ao.endpoint
 	if endpoint != "" && !strings.HasPrefix(endpoint, "http://") && !strings.HasPrefix(endpoint, "https://") {
 		return nil, usagef("--endpoint-url %q: give a URL such as http://localhost:8000", endpoint)
 	}
@@ -167,12 +177,50 @@ func dynamoClient(ctx context.Context, c *cli.Context, logger hclog.Logger) (*dy
 	}), nil
 }
 
+// A pendingClient is a DynamoDB client being made in the background: the
+// AWS configuration (shared files, the credential chain, perhaps the
+// instance metadata service) loads while the main goroutine checks the
+// options and looks up the command, the user and the host.
+type pendingClient struct {
+	done   chan struct{} // closed when client and err are set
+	client *dynamodb.Client
+	err    error
+}
+
+// loadClient starts making a DynamoDB client with dynamoClient. Cancel ctx
+// to abandon it; whoever starts it waits for it (wait) before returning.
+func loadClient(ctx context.Context, ao awsOptions, logger hclog.Logger) *pendingClient {
+	p := &pendingClient{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.client, p.err = dynamoClient(ctx, ao, logger)
+	}()
+	return p
+}
+
+// wait blocks until the client is made, and returns it or why it could
+// not be made.
+func (p *pendingClient) wait() (*dynamodb.Client, error) {
+	<-p.done
+	return p.client, p.err
+}
+
 // newLocker returns the backend's Locker. timing is used by DynamoDB only.
 func newLocker(ctx context.Context, c *cli.Context, b backend, timing lock.Timing, id lock.Identity, logger hclog.Logger) (lock.Locker, error) {
+	var pending *pendingClient
+	if !b.local {
+		pending = loadClient(ctx, awsOptionsOf(c), logger)
+	}
+	return makeLocker(c, b, timing, id, pending, logger)
+}
+
+// makeLocker returns the backend's Locker, with the DynamoDB client from
+// pending (nil for --local).
+func makeLocker(c *cli.Context, b backend, timing lock.Timing, id lock.Identity, pending *pendingClient, logger hclog.Logger) (lock.Locker, error) {
 	if b.local {
 		return lock.NewLocal(lock.LocalConfig{Dir: str(c, flagLockDir), Identity: id, Logger: logger.Named("lock")})
 	}
-	client, err := dynamoClient(ctx, c, logger)
+	client, err := pending.wait()
 	if err != nil {
 		return nil, err
 	}

@@ -106,6 +106,19 @@ func runMain(c *cli.Context, child []string) error {
 	if err != nil {
 		return err
 	}
+	ctx := c.Context
+	// The AWS configuration loads in the background while the options are
+	// checked and the command, user and host looked up: on two cores, the
+	// run starts as soon as the slower of the two is done, not after both.
+	var pending *pendingClient
+	if b, err := backendOf(c); err == nil && !b.local {
+		loadCtx, cancelLoad := context.WithCancel(ctx)
+		pending = loadClient(loadCtx, awsOptionsOf(c), logger)
+		defer func() {
+			cancelLoad()
+			_, _ = pending.wait()
+		}()
+	}
 	o, err := parseMain(c, child)
 	if err != nil {
 		return err
@@ -115,9 +128,8 @@ func runMain(c *cli.Context, child []string) error {
 	if _, err := runner.LookPath(child[0]); err != nil {
 		return err
 	}
-	ctx := c.Context
 	id := identity(o.command)
-	locker, err := newLocker(ctx, c, o.backend, o.timing, id, logger)
+	locker, err := makeLocker(c, o.backend, o.timing, id, pending, logger)
 	if err != nil {
 		return err
 	}
