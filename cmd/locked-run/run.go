@@ -234,6 +234,7 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 		NoWait:   o.noWait,
 		Progress: o.progress,
 		OnWait: func(h lock.Record, waited time.Duration) {
+			settleMemory()
 			lastHolder = h
 			logger.Info("waiting for lock", "key", o.key, "owner", h.Owner, "host", h.Host, "pid", h.PID,
 				"command", h.Command, "since", since(h.Acquired), "waited", describeDuration(waited))
@@ -305,6 +306,8 @@ func (s *supervisor) runChild(ctx context.Context, lease *lock.Lease, cfg runner
 	s.proc = proc
 	s.mu.Unlock()
 	s.logger.Info("started command", "pid", proc.Pid())
+	settle := time.AfterFunc(settleAfter, settleMemory)
+	defer settle.Stop()
 
 	select {
 	case <-proc.Done():
@@ -328,6 +331,12 @@ func (s *supervisor) runChild(ctx context.Context, lease *lock.Lease, cfg runner
 	s.logger.Info("command exited", "status", res.Status())
 	return childExit{res.Status()}
 }
+
+// settleAfter is how long the command runs before the wrapper lowers
+// its garbage collector's target (settleMemory): long enough that a
+// command that ends at once never pays for a collection, short next to
+// the heartbeat, which is what allocates while holding.
+const settleAfter = time.Second
 
 // since formats a holder's acquisition time for the log; the holder's wall
 // clock, shown and never trusted.
