@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -73,6 +74,9 @@ func BenchmarkPaired(b *testing.B) {
 	const warm, pairs = 3, 30
 	load, _ := os.ReadFile("/proc/loadavg")
 	benchFigure(b, "paired: %d pairs after %d warm-ups, load average %s at the start", pairs, warm, strings.Join(strings.Fields(string(load))[:3], " "))
+	for _, bin := range bins {
+		initProfile(b, bin.name, bin.path)
+	}
 	// Binaries are interleaved pair by pair, so that a before and an after
 	// see the same load and the same DynamoDB Local warmth.
 	for _, sc := range scenarios {
@@ -141,6 +145,61 @@ func holdWaitRSS(b *testing.B, name, path string, env []string, table string) {
 		_ = c.Process.Signal(syscall.SIGTERM)
 		waitExit(b, c, 15*time.Second)
 	}
+}
+
+// initProfile prints the package initialisation of `locked-run --version`
+// as GODEBUG=inittrace=1 reports it: total clock (median of 15 runs),
+// bytes and allocations (the same every run), and the five packages that
+// take longest.
+func initProfile(b *testing.B, name, path string) {
+	b.Helper()
+	const runs = 15
+	var totals []float64
+	var bytes, allocs int
+	perPkg := map[string][]float64{}
+	for range runs {
+		cmd := exec.Command(path, "--version")
+		cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("%s --version: %v\n%s", path, err, stderr.String())
+		}
+		var total float64
+		bytes, allocs = 0, 0
+		for line := range strings.Lines(stderr.String()) {
+			// init PKG @T ms, C ms clock, B bytes, A allocs
+			f := strings.Fields(line)
+			if len(f) < 10 || f[0] != "init" {
+				continue
+			}
+			var c float64
+			var nb, na int
+			fmt.Sscan(f[4], &c)
+			fmt.Sscan(f[7], &nb)
+			fmt.Sscan(f[9], &na)
+			total += c
+			bytes += nb
+			allocs += na
+			perPkg[f[1]] = append(perPkg[f[1]], c)
+		}
+		totals = append(totals, total)
+	}
+	type pkg struct {
+		name string
+		ms   float64
+	}
+	var pkgs []pkg
+	for n, cs := range perPkg {
+		pkgs = append(pkgs, pkg{n, median(cs)})
+	}
+	slices.SortFunc(pkgs, func(x, y pkg) int { return cmp.Compare(y.ms, x.ms) })
+	var top []string
+	for _, p := range pkgs[:min(5, len(pkgs))] {
+		top = append(top, fmt.Sprintf("%s %.2f", p.name, p.ms))
+	}
+	benchFigure(b, "init %-10s package initialisation %.2f ms (median of %d), %d bytes, %d allocs; longest (ms): %s",
+		name, median(totals), runs, bytes, allocs, strings.Join(top, ", "))
 }
 
 // hasChild reports whether process pid has a child (started by any of
