@@ -262,18 +262,21 @@ func firstConnection(b *testing.B, bins []binary) {
 	times := make([][]float64, len(bins))
 	for i := range warm + runs {
 		for j, bin := range bins {
-			cmd := exec.Command(bin.path, "-t", "T", "-k", "first", "--", "true")
+			cmd := exec.Command(bin.path, "-t", "first-connection", "-k", "first", "--", "true")
 			cmd.Env = env
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
 			start := time.Now()
 			if err := cmd.Start(); err != nil {
 				b.Fatal(err)
 			}
+			_ = ln.(*net.TCPListener).SetDeadline(start.Add(10 * time.Second))
 			c, err := ln.Accept()
 			d := time.Since(start)
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			if err != nil {
-				b.Fatal(err)
+				b.Fatalf("%s made no connection: %v\n%s", bin.name, err, stderr.String())
 			}
 			c.Close()
 			if i >= warm {
