@@ -61,7 +61,7 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 	}
 	for _, d := range durations {
 		if s := c.String(d.flag); s != "" {
-			if *d.dst, err = parseDuration(d.flag, s); err != nil {
+			if *d.dst, err = parseDuration(typedName(c, d.flag), s); err != nil {
 				return o, err
 			}
 		}
