@@ -17,7 +17,7 @@ func TestVersion(t *testing.T) {
 	r := runBin(t, localEnv(t), "--version")
 	// The test binary is built with -X main.version only; the Go version
 	// and platform come from the runtime.
-	want := regexp.MustCompile(`^locked-run version v0\.0\.0-test \((commit [0-9a-f]+(, modified)?, (built|committed) \S+, )?` +
+	want := regexp.MustCompile(`^locked-run version v0\.0\.0-test \((commit [0-9a-f]+(, modified)?, committed \S+, )?` +
 		regexp.QuoteMeta(runtime.Version()+", "+runtime.GOOS+"/"+runtime.GOARCH) + `\)\n$`)
 	if r.code != 0 || !want.MatchString(r.stdout) {
 		t.Fatalf("--version: exit %d %q, want to match %s", r.code, r.stdout, want)
