@@ -167,7 +167,7 @@ func (r *renewer) write(ctx context.Context, next string, now time.Time, timeout
 			":now":   avS(formatTime(now)),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}, noSDKRetries)
+	}, callOpts)
 	return translate(err, r.d.table)
 }
 
