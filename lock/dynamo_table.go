@@ -124,7 +124,9 @@ func (e *KeySchemaError) Error() string {
 }
 
 // Is reports whether target is ErrKeySchema or ErrInvalidConfig.
-func (e *KeySchemaError) Is(target error) bool { return target == ErrKeySchema || target == ErrInvalidConfig }
+func (e *KeySchemaError) Is(target error) bool {
+	return target == ErrKeySchema || target == ErrInvalidConfig
+}
 
 // explainValidation turns a request refused as invalid into a
 // *KeySchemaError when the table's key is not LockID: what DynamoDB says

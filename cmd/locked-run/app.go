@@ -115,7 +115,7 @@ func backendFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagTable, Aliases: []string{"t"}, Usage: "DynamoDB table `NAME` holding the locks", EnvVars: []string{"LOCKED_RUN_TABLE"}, Category: categoryWhere},
 		&cli.BoolFlag{Name: flagLocal, Usage: "use a host-local flock(2) lock instead of DynamoDB (no AWS)", EnvVars: []string{"LOCKED_RUN_LOCAL"}, Category: categoryWhere},
-		&cli.StringFlag{Name: flagLockDir, Usage: "`DIR` of --local lock files (default: $XDG_RUNTIME_DIR, else the temp dir)", EnvVars: []string{"LOCKED_RUN_LOCK_DIR"}, Category: categoryWhere},
+		&cli.StringFlag{Name: flagLockDir, Usage: "`DIR` of --local lock files; share one to share keys between users (default: a private per-user directory, /run/lock/locked-run-UID or /dev/shm/locked-run-UID)", EnvVars: []string{"LOCKED_RUN_LOCK_DIR"}, Category: categoryWhere},
 		&cli.StringFlag{Name: flagRegion, Usage: "AWS `REGION` (default: the SDK's chain, e.g. AWS_REGION)", Category: categoryWhere},
 		&cli.StringFlag{Name: flagProfile, Usage: "AWS shared config `PROFILE` (default: AWS_PROFILE)", Category: categoryWhere},
 		&cli.StringFlag{Name: flagEndpoint, Usage: "DynamoDB endpoint `URL`, e.g. DynamoDB Local (default: AWS_ENDPOINT_URL_DYNAMODB)", Category: categoryWhere},
