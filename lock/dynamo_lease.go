@@ -55,15 +55,31 @@ func (r *renewer) lostAt() time.Time { return r.lastSent.Add(r.d.timing.renewDea
 
 // run sends a heartbeat every Timing.Heartbeat, counted from the send time
 // of the last write that landed, until ctx is cancelled or the lease is lost.
+//
+// It wakes up at least every suspendCheck: timers stop while the host is
+// suspended, the clock does not, so after a resume past the renew deadline
+// Lost closes within about suspendCheck rather than a heartbeat later.
 func (r *renewer) run(ctx context.Context) {
 	defer close(r.done)
-	t := r.d.clock.NewTimer(r.lastSent.Add(r.d.timing.Heartbeat).Sub(r.d.clock.Now()))
+	wait := func() time.Duration {
+		return min(r.lastSent.Add(r.d.timing.Heartbeat).Sub(r.d.clock.Now()), suspendCheck)
+	}
+	t := r.d.clock.NewTimer(wait())
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
+		}
+		now := r.d.clock.Now()
+		if now.Before(r.lastSent.Add(r.d.timing.Heartbeat)) {
+			if !now.Before(r.lostAt()) {
+				r.lease.markLost(r.deadlineErr(nil))
+				return
+			}
+			t.Reset(wait())
+			continue
 		}
 		if err := r.heartbeat(ctx); err != nil {
 			if ctx.Err() == nil {
@@ -72,7 +88,7 @@ func (r *renewer) run(ctx context.Context) {
 			}
 			return
 		}
-		t.Reset(r.lastSent.Add(r.d.timing.Heartbeat).Sub(r.d.clock.Now()))
+		t.Reset(wait())
 	}
 }
 
