@@ -292,7 +292,8 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 				retry.success()
 				next = stepRead
 				continue
-			case isTransient(err):
+			case isTransient(err) && !isConnect(err):
+				// A request that never connected cannot have landed.
 				a.uncertain(sentAt)
 			}
 		}
@@ -654,7 +655,7 @@ func (d *Dynamo) removeOwner(ctx context.Context, key, owner string) (removal, e
 				res.other = rec
 			}
 			return res, nil
-		case isTransient(err):
+		case isTransient(err) && !isConnect(err):
 			res.ambiguous = true
 		}
 		wait, gerr := r.failed(err)
@@ -789,7 +790,7 @@ func (d *Dynamo) ForceRelease(ctx context.Context, key string) (Record, error) {
 		err = d.do(ctx, "release", func(ctx context.Context) error {
 			_, err := d.api.UpdateItem(ctx, in, callOpts)
 			err = translate(err, d.table)
-			if isTransient(err) {
+			if isTransient(err) && !isConnect(err) {
 				ambiguous = true
 			}
 			return err
