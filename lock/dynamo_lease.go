@@ -103,6 +103,7 @@ func (r *renewer) heartbeat(ctx context.Context) error {
 	lostAt := r.lostAt()
 	var (
 		firstSent time.Time
+		warned    time.Time
 		lastErr   error
 		attempts  int
 	)
@@ -112,7 +113,7 @@ func (r *renewer) heartbeat(ctx context.Context) error {
 			return backoff.Permanent(r.deadlineErr(lastErr))
 		}
 		if firstSent.IsZero() {
-			firstSent = now
+			firstSent, warned = now, now
 		}
 		attempts++
 		err := r.write(ctx, next, now, min(r.d.reqTimeout, lostAt.Sub(now)))
@@ -128,7 +129,14 @@ func (r *renewer) heartbeat(ctx context.Context) error {
 			return backoff.Permanent(fmt.Errorf("renew %q: %w: %w", r.key, ErrLost, err))
 		}
 		lastErr = err
-		r.log.Debug("heartbeat failed, retrying", "error", err, "attempt", attempts, "left", lostAt.Sub(r.d.clock.Now()))
+		if now := r.d.clock.Now(); now.Sub(warned) >= warnEvery/2 {
+			// Heartbeat retries wait at most a few seconds each, so
+			// half the period keeps the gap between WARN lines under it.
+			warned = now
+			r.log.Warn("heartbeat failing, still retrying", "error", err, "attempt", attempts, "left", lostAt.Sub(now).String())
+		} else {
+			r.log.Debug("heartbeat failed, retrying", "error", err, "attempt", attempts, "left", lostAt.Sub(now))
+		}
 		return err
 	}
 	err := backoff.RetryNotifyWithTimer(op, backoff.WithContext(r.heartbeatBackoff(), ctx), nil,

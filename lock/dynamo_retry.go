@@ -213,7 +213,9 @@ func (r *retrier) failed(err error) (time.Duration, error) {
 	if r.limit > 0 {
 		wait = max(min(wait, r.first.Add(r.limit).Sub(now)), 0)
 	}
-	if now.Sub(r.warned) >= warnEvery {
+	// Warn now if the next attempt would come more than warnEvery after
+	// the last warning: the gap between two WARN lines never exceeds it.
+	if now.Add(wait).Sub(r.warned) > warnEvery {
 		r.warned = now
 		r.d.log.Warn("DynamoDB request failing, still retrying", "op", r.what, "waited", waited.Round(time.Second).String(), "error", err)
 	} else {

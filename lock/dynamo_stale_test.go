@@ -3,10 +3,14 @@ package lock
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/hashicorp/go-hclog"
 )
 
 // Tests of issue 9, point 1: a crashed holder is freed for NoWait and short
@@ -174,3 +178,105 @@ func TestDynamoNoShortLease(t *testing.T) {
 
 // throttledAfterApply is the error of a request whose answer was lost.
 func throttledAfterApply() error { return context.DeadlineExceeded }
+
+// Issue 9, points 6 and 7 on the fake table.
+func TestDynamoLimits(t *testing.T) {
+	t.Run("a huge command is stored cut to MaxCommandBytes", func(t *testing.T) {
+		clk := newFakeClock()
+		f := newFakeTable(t, clk, "acquire", "release")
+		id := unitIdentity
+		id.Command = strings.Repeat("x", 1<<20)
+		d, err := NewDynamo(DynamoConfig{Client: f, Table: fakeTableName, Timing: unitTiming, Identity: id, Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := mustAcquire(t, d, "deploy")
+		t.Cleanup(func() { _ = l.Release(context.Background()) })
+		if got := f.record(t, "deploy").Command; len(got) > MaxCommandBytes || !strings.HasSuffix(got, "...") {
+			t.Errorf("stored a command of %d bytes, want at most %d ending in ...", len(got), MaxCommandBytes)
+		}
+	})
+
+	t.Run("a fencing counter at its maximum is refused, not wrapped", func(t *testing.T) {
+		clk := newFakeClock()
+		f := newFakeTable(t, clk, "acquire", "GetItem")
+		f.put(map[string]types.AttributeValue{attrKey: avS("deploy"), attrSchema: avS(SchemaVersion),
+			attrToken: &types.AttributeValueMemberN{Value: strconv.FormatUint(MaxToken, 10)}})
+		d := newUnitDynamo(t, f, clk)
+		_, err := d.Acquire(context.Background(), "deploy", AcquireOptions{})
+		if !errors.Is(err, ErrTokenExhausted) {
+			t.Fatalf("Acquire = %v, want ErrTokenExhausted", err)
+		}
+		if got := f.record(t, "deploy"); got.Held() || got.Token != MaxToken {
+			t.Errorf("item changed to %+v", got)
+		}
+	})
+
+	t.Run("a forced release whose answer was lost reports the lock broken, not free", func(t *testing.T) {
+		clk := newFakeClock()
+		f := newFakeTable(t, clk, "GetItem", "force")
+		f.put(renewedAt(holderItem("deploy", "other-7-abcdef01", "v1", 3000, 9), clk.Now()))
+		d := newUnitDynamo(t, f, clk)
+		first := true
+		f.setHook(func(c *fakeCall) (bool, error) {
+			if c.Kind == "force" && first {
+				first = false
+				return true, context.DeadlineExceeded // landed, answer lost
+			}
+			return true, nil
+		})
+		done := make(chan struct{})
+		var rec Record
+		var err error
+		go func() { defer close(done); rec, err = d.ForceRelease(context.Background(), "deploy") }()
+		clk.run(t, 1, 10*time.Millisecond, time.Minute, done, nil)
+		if err != nil || rec.Owner != "other-7-abcdef01" {
+			t.Fatalf("ForceRelease = %+v, %v, want the broken holder's record", rec, err)
+		}
+		if n := len(f.callsOf("force")); n != 2 {
+			t.Errorf("%d release writes, want the lost one retried once", n)
+		}
+	})
+}
+
+func TestDynamoRetryWarns(t *testing.T) {
+	clk := newFakeClock()
+	f := newFakeTable(t, clk, "acquire", "GetItem", "release")
+	f.setHook(func(c *fakeCall) (bool, error) {
+		if c.Kind == "release" {
+			return true, nil
+		}
+		return false, throttled()
+	})
+	var logs syncLog
+	d, err := NewDynamo(DynamoConfig{Client: f, Table: fakeTableName, Timing: unitTiming, Clock: clk,
+		Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := goAcquire(context.Background(), d, "deploy", AcquireOptions{})
+	clk.run(t, 1, 100*time.Millisecond, 2*time.Minute, a.done, nil)
+	if _, err := a.wait(t); err == nil || !strings.Contains(err.Error(), "gave up after 1m0s") {
+		t.Fatalf("Acquire = %v, want it to give up after a minute of throttling", err)
+	}
+	if n := strings.Count(logs.String(), "[WARN]"); n < 5 {
+		t.Errorf("%d WARN lines in a minute of retries, want one at least every 10s:\n%s", n, logs.String())
+	}
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
