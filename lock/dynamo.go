@@ -308,6 +308,16 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			if gerr != nil {
 				return nil, fmt.Errorf("acquire %q: %w", a.key, gerr)
 			}
+			if a.opts.Timeout > 0 && a.extended == nil {
+				// Failures do not extend a --timeout; only a holder
+				// that looks stopped does.
+				now := a.d.clock.Now()
+				if !now.Before(a.deadline) {
+					return nil, fmt.Errorf("acquire %q: gave up waiting after %s, the last request failing: %w: %w",
+						a.key, now.Sub(a.start).Round(time.Millisecond), context.DeadlineExceeded, err)
+				}
+				wait = min(wait, a.deadline.Sub(now))
+			}
 			if err := sleep(ctx, a.d.clock, wait); err != nil {
 				return nil, a.ctxErr(err)
 			}

@@ -280,3 +280,25 @@ func (l *syncLog) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+func TestDynamoTimeoutWhileFailing(t *testing.T) {
+	clk := newFakeClock()
+	f := newFakeTable(t, clk, "acquire", "GetItem", "release")
+	f.setHook(func(c *fakeCall) (bool, error) {
+		if c.Kind == "release" {
+			return true, nil
+		}
+		return false, throttled()
+	})
+	d := newUnitDynamo(t, f, clk)
+	start := clk.Now()
+	a := goAcquire(context.Background(), d, "deploy", AcquireOptions{Timeout: 2 * time.Second})
+	clk.run(t, 1, 50*time.Millisecond, time.Minute, a.done, nil)
+	_, err := a.wait(t)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Acquire = %v, want a timeout", err)
+	}
+	if got := clk.since(start); got > 2100*time.Millisecond {
+		t.Errorf("gave up after %s of failures, want at the 2s timeout", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -370,4 +371,39 @@ func TestLocalOtherUsers(t *testing.T) {
 			t.Fatalf("a group member's --no-wait while the key is held exited %d, want 3 (held)", code)
 		}
 	})
+}
+
+// TestLocalHandoff measures how soon a waiter takes a released key now that
+// waits poll (at most localPollMax apart), and checks the bound loosely.
+func TestLocalHandoff(t *testing.T) {
+	dir := t.TempDir()
+	l := newTestLocal(t, dir)
+	var lat []time.Duration
+	for range 20 {
+		held, err := l.Acquire(context.Background(), "k", AcquireOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan time.Time, 1)
+		go func() {
+			w, err := l.Acquire(context.Background(), "k", AcquireOptions{})
+			if err != nil {
+				t.Error(err)
+				got <- time.Time{}
+				return
+			}
+			got <- time.Now()
+			_ = w.Release(context.Background())
+		}()
+		time.Sleep(300 * time.Millisecond) // let the waiter's pause grow to its longest
+		released := time.Now()
+		must(t, held.Release(context.Background()))
+		at := <-got
+		lat = append(lat, at.Sub(released))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("a waiter took a released key after: min %s median %s max %s (20 handoffs)", lat[0], lat[len(lat)/2], lat[len(lat)-1])
+	if lat[len(lat)/2] > localPollMax+200*time.Millisecond {
+		t.Errorf("median handoff %s, want within about %s", lat[len(lat)/2], localPollMax)
+	}
 }
