@@ -144,7 +144,7 @@ func mainFlags() []cli.Flag {
 		keyFlag("which lock: `KEY` (default: the command line, shell-quoted)"),
 		&cli.StringFlag{Name: flagLease, Usage: "how long (`D`) the lock survives without a heartbeat", Value: "30s", EnvVars: []string{"LOCKED_RUN_LEASE"}, Category: categoryLock},
 		&cli.StringFlag{Name: flagHeartbeat, Usage: "how often (`D`) the holder renews (default: lease/3)", Category: categoryLock},
-		&cli.BoolFlag{Name: flagNoWait, Aliases: []string{"n"}, Usage: "fail at once when the lock is held", Category: categoryLock},
+		&cli.BoolFlag{Name: flagNoWait, Aliases: []string{"n"}, Usage: "do not wait when the lock is held (a holder that looks crashed is watched for up to one lease, then taken over)", Category: categoryLock},
 		&cli.StringFlag{Name: flagTimeout, Aliases: []string{"w"}, Usage: "give up waiting after `D` (default: wait forever; 0: do not wait)", EnvVars: []string{"LOCKED_RUN_TIMEOUT"}, Category: categoryLock},
 		&cli.StringFlag{Name: flagPoll, Usage: "how often (`D`) a waiter looks again, jittered ±50% (DynamoDB)", Value: "200ms", Category: categoryLock},
 		&cli.IntFlag{Name: flagConflict, Usage: "exit status `N` when the lock was not acquired", Value: exitConflict, Category: categoryLock},
