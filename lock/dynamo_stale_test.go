@@ -53,7 +53,12 @@ func TestDynamoStaleHolder(t *testing.T) {
 			start := clk.Now()
 			a := goAcquire(context.Background(), d, "deploy", tt.opts)
 			renewed := false
-			clk.run(t, 1, 100*time.Millisecond, time.Minute, a.done, func(elapsed time.Duration) {
+			done := a.done
+			if tt.wantTaken {
+				// Stop at the takeover, before the renewer's first tick.
+				done = f.won
+			}
+			clk.run(t, 1, 100*time.Millisecond, time.Minute, done, func(elapsed time.Duration) {
 				if tt.renewAt > 0 && !renewed && elapsed >= tt.renewAt {
 					renewed = true
 					f.update("deploy", map[string]types.AttributeValue{attrRVN: avS("v2"), attrHeartbeat: avS(formatTime(clk.Now()))})
@@ -153,7 +158,9 @@ func TestDynamoNoShortLease(t *testing.T) {
 	})
 	start := clk.Now()
 	a := goAcquire(context.Background(), d, "deploy", AcquireOptions{})
-	clk.run(t, 1, 50*time.Millisecond, time.Minute, a.done, nil)
+	// The first write's success is lost to the client; won closes at the
+	// first one it hears of, and the clock stops there.
+	clk.run(t, 1, 50*time.Millisecond, time.Minute, f.won, nil)
 	l, err := a.wait(t)
 	if err != nil {
 		t.Fatal(err)

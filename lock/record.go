@@ -65,7 +65,9 @@ func (r Record) Held() bool { return r.Owner != "" }
 // whose clock runs behind ours by more than the slack looks stopped while
 // alive (it is then watched until its next renewal), and a dead one whose
 // clock ran ahead looks alive for at most one heartbeat interval and two
-// slacks after its last renewal.
+// slacks after its last renewal. A record with neither LeaseMs nor
+// HeartbeatMs (not written by locked-run's DynamoDB backend, or a local
+// lock, which dies with its holder) never looks stopped.
 func (r Record) LooksStopped(now time.Time) bool {
 	if !r.Held() || r.Lease == 0 && r.HeartbeatEvery == 0 {
 		return false
