@@ -406,9 +406,15 @@ func (l *Local) watch(lease *Lease, f *os.File, key string, stop <-chan struct{}
 	}
 }
 
+// maxLocalFile bounds what is read of a lock file. Records written now are
+// a few KiB (the command is cut to MaxCommandBytes); versions before that
+// stored any command line, and a record over the old 1 MiB reading limit
+// made the key unusable until the file was removed by hand.
+const maxLocalFile = 64 << 20
+
 // readLocalFile reads the record in f. An empty file is a key never held.
 func readLocalFile(f *os.File) (localFile, error) {
-	data, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<20))
+	data, err := io.ReadAll(io.NewSectionReader(f, 0, maxLocalFile))
 	if err != nil {
 		return localFile{}, fmt.Errorf("read lock file %s: %w", f.Name(), err)
 	}

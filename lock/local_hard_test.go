@@ -407,3 +407,17 @@ func TestLocalHandoff(t *testing.T) {
 		t.Errorf("median handoff %s, want within about %s", lat[len(lat)/2], localPollMax)
 	}
 }
+
+func TestLocalOldHugeRecord(t *testing.T) {
+	// A record written before commands were cut, by a holder SIGKILLed
+	// while running a 2 MiB command line.
+	dir := t.TempDir()
+	l := newTestLocal(t, dir)
+	data := fmt.Sprintf(`{"schema":%q,"key":"k","owner":"old-1-00000000","command":%q,"fencing_token":5}`,
+		localSchema, strings.Repeat("x", 2<<20))
+	must(t, os.WriteFile(l.Path("k"), []byte(data), 0o600))
+	lease := acquire(t, l, "k", AcquireOptions{NoWait: true})
+	if lease.Token() != 6 {
+		t.Errorf("token %d, want 6: the counter of the old record plus one", lease.Token())
+	}
+}
