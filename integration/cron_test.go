@@ -124,3 +124,46 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// TestShortTimeoutAfterCrash: a --timeout shorter than the lease on a
+// SIGKILLed holder waits past it, watches the holder for its lease and runs
+// the command; on a live holder it gives up at the timeout (issue 9,
+// point 1).
+func TestShortTimeoutAfterCrash(t *testing.T) {
+	endpoint := ddblocal.Endpoint(t)
+	table := ddblocal.NewTable(t)
+	env := dynamoEnv(endpoint)
+	timing := []string{"-t", table, "-k", "report", "--lease", "6s", "--heartbeat", "2s", "--kill-after", "1s"}
+
+	var holderErr syncBuffer
+	holder := startBin(t, env, nil, &holderErr, append(timing, "--", "sleep", "300")...)
+	waitFor(t, 30*time.Second, "the holder to start its command", func() bool {
+		return strings.Contains(holderErr.String(), "started command")
+	})
+
+	start := time.Now()
+	if r := runBin(t, env, append(append([]string{"-w", "1s"}, timing...), "--", "true")...); r.code != 75 {
+		t.Fatalf("-w 1s on a live holder exited %d, want 75: %s", r.code, r.stderr)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("-w 1s on a live holder took %s, want about 1s", took)
+	}
+
+	if err := holder.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = holder.Wait()
+	// Let the holder's heartbeat time age past its interval, so that it
+	// looks stopped.
+	time.Sleep(3500 * time.Millisecond)
+	start = time.Now()
+	r := runBin(t, env, append(append([]string{"-w", "1s"}, timing...), "--", "true")...)
+	took := time.Since(start)
+	if r.code != 0 {
+		t.Fatalf("-w 1s on a SIGKILLed holder exited %d, want 0 (taken over): %s", r.code, r.stderr)
+	}
+	if took < 5*time.Second || took > 12*time.Second {
+		t.Errorf("-w 1s on a SIGKILLed holder ran the command after %s, want about one lease (6s)", took)
+	}
+	t.Logf("-w 1s took a SIGKILLed holder's lock over after %s", took.Round(10*time.Millisecond))
+}
