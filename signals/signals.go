@@ -5,11 +5,15 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+
+	"github.com/locked-run/locked-run/internal/sigaction"
 )
 
 // Forwarded are the signals Relay catches: those that ask a program to stop
-// (SIGINT, SIGTERM, SIGHUP, SIGQUIT) or that programs define for themselves
-// (SIGUSR1, SIGUSR2). locked-run passes each one it receives on to the child.
+// (SIGINT, SIGTERM, SIGHUP, SIGQUIT), that programs define for themselves
+// (SIGUSR1, SIGUSR2), and the keyboard stop SIGTSTP, which locked-run must
+// not obey by itself: sent to locked-run alone (kill -TSTP), it is passed to
+// the child and locked-run stops once the child has.
 var Forwarded = []os.Signal{
 	syscall.SIGINT,
 	syscall.SIGTERM,
@@ -17,17 +21,53 @@ var Forwarded = []os.Signal{
 	syscall.SIGQUIT,
 	syscall.SIGUSR1,
 	syscall.SIGUSR2,
+	syscall.SIGTSTP,
 }
 
 // queue is how many received signals may wait for fn. The kernel keeps at
 // most one of each standard signal pending, so a few per kind is plenty.
 const queue = 32
 
+// early holds the signals caught from package initialisation until the
+// first Relay, so that nothing that arrives in locked-run's first
+// milliseconds gets the Go runtime's default (a SIGQUIT goroutine dump, a
+// SIGINT that leaves no trace in the log).
+var (
+	earlyMu sync.Mutex
+	early   chan os.Signal // nil once a Relay has taken over
+	pipe    = make(chan os.Signal, 1)
+)
+
+func init() {
+	// A broken pipe on our own stdout or stderr (`2>&1 | head -1`) must
+	// not kill us: with SIGPIPE notified, the runtime lets the write fail
+	// with EPIPE instead. A handler, unlike an ignore, is not inherited by
+	// the child, which gets the default SIGPIPE it would get without us.
+	signal.Notify(pipe, syscall.SIGPIPE)
+	early = make(chan os.Signal, queue)
+	if c := catchable(); len(c) > 0 {
+		signal.Notify(early, c...)
+	}
+}
+
+// catchable returns the Forwarded signals not ignored when the program
+// started (see the package documentation).
+func catchable() []os.Signal {
+	var caught []os.Signal
+	for _, s := range Forwarded {
+		if !signal.Ignored(s) {
+			caught = append(caught, s)
+		}
+	}
+	return caught
+}
+
 // Relay catches the Forwarded signals, except those ignored when the
 // program started (see the package documentation), and calls fn once for
-// each one received, in the order received, from a single goroutine. A slow
-// fn delays later calls; it does not lose signals unless more than a few
-// dozen arrive meanwhile.
+// each one received, in the order received, from a single goroutine. Those
+// that arrived before the first Relay, since the program started, are
+// handed to fn first. A slow fn delays later calls; it does not lose signals
+// unless more than a few dozen arrive meanwhile.
 //
 // Relay returns stop, which stops catching (the signals get their default
 // behaviour back, unless something else in the program still asks for them),
@@ -37,20 +77,29 @@ const queue = 32
 // before stop is allowed, and each relay sees every signal.
 func Relay(fn func(sig syscall.Signal)) (stop func()) {
 	ch := make(chan os.Signal, queue)
-	var caught []os.Signal
-	for _, s := range Forwarded {
-		if !signal.Ignored(s) {
-			caught = append(caught, s)
-		}
-	}
-	if len(caught) > 0 {
+	if caught := catchable(); len(caught) > 0 {
 		signal.Notify(ch, caught...)
+	}
+	// Take over from the early catch: what it holds came first.
+	earlyMu.Lock()
+	e := early
+	early = nil
+	earlyMu.Unlock()
+	var before []os.Signal
+	if e != nil {
+		signal.Stop(e)
+		for len(e) > 0 {
+			before = append(before, <-e)
+		}
 	}
 
 	quit := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
+		for _, s := range before {
+			fn(s.(syscall.Signal))
+		}
 		for {
 			select {
 			case s := <-ch:
@@ -79,3 +128,23 @@ func Relay(fn func(sig syscall.Signal)) (stop func()) {
 		})
 	}
 }
+
+// Die makes this process die of sig, the way the child did, so that the
+// caller's shell sees death by that signal (a script stops on a child's
+// SIGINT only then): the disposition goes back to the kernel's default and
+// the signal is raised, with no handler and no goroutine dump in between.
+// Where that is impossible (PID 1, whom the kernel protects from its own
+// signals, or a signal whose default action is not to terminate), it exits
+// 128+sig. It does not return.
+func Die(sig syscall.Signal) {
+	if os.Getpid() == 1 {
+		os.Exit(128 + int(sig))
+	}
+	sigaction.Die(sig)
+}
+
+// Stop stops this process with sig (SIGTSTP when a Ctrl-Z or kill -TSTP is
+// to stop locked-run itself) as the signal's default action would, and
+// returns once the process is continued. Relay keeps catching sig
+// afterwards.
+func Stop(sig syscall.Signal) { sigaction.Stop(sig) }
