@@ -28,22 +28,29 @@ var Forwarded = []os.Signal{
 // most one of each standard signal pending, so a few per kind is plenty.
 const queue = 32
 
-// early holds the signals caught from package initialisation until the
-// first Relay, so that nothing that arrives in locked-run's first
-// milliseconds gets the Go runtime's default (a SIGQUIT goroutine dump, a
-// SIGINT that leaves no trace in the log).
+// early holds the signals caught from CatchEarly until the first Relay.
 var (
 	earlyMu sync.Mutex
-	early   chan os.Signal // nil once a Relay has taken over
+	early   chan os.Signal // nil unless CatchEarly was called and no Relay has taken over
 	pipe    = make(chan os.Signal, 1)
 )
 
-func init() {
-	// A broken pipe on our own stdout or stderr (`2>&1 | head -1`) must
-	// not kill us: with SIGPIPE notified, the runtime lets the write fail
-	// with EPIPE instead. A handler, unlike an ignore, is not inherited by
-	// the child, which gets the default SIGPIPE it would get without us.
+// CatchEarly catches the Forwarded signals from now on, for the first
+// Relay to hand over, so that nothing that arrives in locked-run's first
+// milliseconds gets the Go runtime's default (a SIGQUIT goroutine dump, a
+// SIGINT that leaves no trace in the log). It also keeps a broken pipe on
+// our own stdout or stderr (`2>&1 | head -1`) from killing us: with SIGPIPE
+// notified, the runtime lets the write fail with EPIPE instead. A handler,
+// unlike an ignore, is not inherited by the child, which gets the default
+// SIGPIPE it would get without us. The program calls it as early as it
+// can, from an init function.
+func CatchEarly() {
 	signal.Notify(pipe, syscall.SIGPIPE)
+	earlyMu.Lock()
+	defer earlyMu.Unlock()
+	if early != nil {
+		return
+	}
 	early = make(chan os.Signal, queue)
 	if c := catchable(); len(c) > 0 {
 		signal.Notify(early, c...)
