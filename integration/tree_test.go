@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -56,6 +57,58 @@ func treeMain(mode string) int {
 			signal.Ignore(syscall.SIGTERM)
 		}
 		select {}
+	case "blip":
+		time.Sleep(100 * time.Millisecond)
+		return 0
+	case "term-logger":
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		<-term
+		appendFile(os.Getenv("OUT")+".log", "orphan got SIGTERM")
+		return 0
+	case "orphan-blip", "orphan-term-logger":
+		// A double fork: the program is re-parented to init at once.
+		cmd := exec.Command(self)
+		cmd.Env = append(os.Environ(), envTree+"="+strings.TrimPrefix(mode, "orphan-"))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return 1
+		}
+		return 0
+	case "pid1":
+		// Leaves six orphans that exit 100ms later (zombies, unless PID 1
+		// reaps them) and one that logs SIGTERM; then waits for SIGTERM,
+		// or exits after $EXIT_AFTER.
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		for i := 0; i < 7; i++ {
+			m := "orphan-blip"
+			if i == 6 {
+				m = "orphan-term-logger"
+			}
+			cmd := exec.Command(self)
+			cmd.Env = append(os.Environ(), envTree+"="+m)
+			if err := cmd.Run(); err != nil {
+				return 1
+			}
+		}
+		appendFile(os.Getenv("OUT")+".log", "ready")
+		var after <-chan time.Time
+		if d, err := time.ParseDuration(os.Getenv("EXIT_AFTER")); err == nil {
+			after = time.After(d)
+		}
+		select {
+		case <-term:
+			appendFile(os.Getenv("OUT")+".log", "child got SIGTERM")
+			// Linger to catch a second SIGTERM.
+			select {
+			case <-term:
+				appendFile(os.Getenv("OUT")+".log", "child got SIGTERM")
+			case <-time.After(300 * time.Millisecond):
+			}
+		case <-after:
+		}
+		return 0
 	case "daemon":
 		pid, err := leaf(true)
 		if err != nil {
@@ -91,6 +144,15 @@ func treeMain(mode string) int {
 		return 0
 	}
 	return 2
+}
+
+func appendFile(path, line string) {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	fmt.Fprintln(f, line)
+	f.Close()
 }
 
 // treeRun is one locked-run running a tree program.
@@ -277,4 +339,113 @@ func TestProcessTreeLockLost(t *testing.T) {
 		t.Errorf("exit %d, want 76 (lock lost); stderr:\n%s", code, r.stderr.String())
 	}
 	r.noneSurvive()
+}
+
+// TestPID1 runs locked-run as PID 1 of a new PID namespace, as a container
+// entrypoint, with `unshare --pid --fork --mount-proc` (root only; CI runs
+// as root).
+func TestPID1(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI runs as root, and this test needs it")
+		}
+		t.Skip("unshare --pid needs root")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatal("unshare (util-linux) is missing")
+	}
+	self, _ := os.Executable()
+	start := func(t *testing.T, exitAfter string) (cmd *exec.Cmd, lr int, logPath string, stderr *syncBuffer) {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "pid1")
+		logPath = out + ".log"
+		env := append(localEnv(t), envTree+"=pid1", "OUT="+out, "EXIT_AFTER="+exitAfter)
+		stderr = &syncBuffer{}
+		cmd = exec.Command(unshare, "--pid", "--fork", "--mount-proc", binPath, "--local", "-k", "pid1", "--kill-after", "5s", "--", self)
+		cmd.Env = env
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
+		})
+		waitFor(t, 30*time.Second, "the child to be ready", func() bool {
+			b, _ := os.ReadFile(logPath)
+			return strings.Contains(string(b), "ready")
+		})
+		// locked-run is unshare's only child, PID 1 inside.
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		lr, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		if lr == 0 {
+			t.Fatalf("no locked-run under unshare (%q)", b)
+		}
+		return cmd, lr, logPath, stderr
+	}
+	zombiesOf := func(ppid int) []int {
+		var zs []int
+		names, _ := filepath.Glob("/proc/[0-9]*/stat")
+		for _, n := range names {
+			b, err := os.ReadFile(n)
+			if err != nil {
+				continue
+			}
+			i := strings.LastIndexByte(string(b), ')')
+			f := strings.Fields(string(b[i+1:]))
+			if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(ppid) {
+				pid, _ := strconv.Atoi(strings.Split(n, "/")[2])
+				zs = append(zs, pid)
+			}
+		}
+		return zs
+	}
+
+	t.Run("orphans are reaped, and what is left when the child exits gets SIGTERM", func(t *testing.T) {
+		cmd, lr, logPath, stderr := start(t, "1500ms")
+		// The six orphans exit 100ms after they start; give PID 1 time
+		// to reap them, then look for zombies while the child still runs.
+		time.Sleep(700 * time.Millisecond)
+		if zs := zombiesOf(lr); len(zs) != 0 {
+			t.Errorf("zombies with parent locked-run (PID 1): %v", zs)
+		}
+		startExit := time.Now()
+		if code := exitCode(t, cmd, 30*time.Second); code != 0 {
+			t.Errorf("exit %d, want 0; stderr:\n%s", code, stderr.String())
+		}
+		b, _ := os.ReadFile(logPath)
+		if !strings.Contains(string(b), "orphan got SIGTERM") {
+			t.Errorf("the orphan left running did not get SIGTERM; log:\n%s\nstderr:\n%s", b, stderr.String())
+		}
+		if took := time.Since(startExit); took > 4*time.Second {
+			t.Errorf("exited %s after the child, want well before kill-after (5s): the orphan exits on SIGTERM", took)
+		}
+	})
+
+	t.Run("SIGTERM to PID 1 reaches the child once, and locked-run exits with its status", func(t *testing.T) {
+		cmd, lr, logPath, stderr := start(t, "")
+		if err := syscall.Kill(lr, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code := exitCode(t, cmd, 30*time.Second); code != 0 {
+			t.Errorf("exit %d, want the child's 0; stderr:\n%s", code, stderr.String())
+		}
+		b, _ := os.ReadFile(logPath)
+		if n := strings.Count(string(b), "child got SIGTERM"); n != 1 {
+			t.Errorf("the child got SIGTERM %d times, want once; log:\n%s", n, b)
+		}
+	})
+
+	t.Run("a child that dies of a signal makes PID 1 exit 128+N", func(t *testing.T) {
+		cmd := exec.Command(unshare, "--pid", "--fork", "--mount-proc", binPath, "--local", "-k", "pid1-sig", "--", "sh", "-c", "kill -INT $$")
+		cmd.Env = localEnv(t)
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("unshare ended with %v, want exit 130", err)
+		}
+	})
 }
