@@ -453,7 +453,7 @@ var diffScenarios = []diffScenario{
 			}
 			// As systemd's KillMode=control-group, a CI runner cancelling
 			// a job, or `kill -TERM 0` do: every process, in pid order.
-			for _, p := range s.procs(false) {
+			for _, p := range s.tree() {
 				s.signalPid(p.pid, syscall.SIGTERM)
 			}
 			s.settle("the prompt after SIGTERM", s.prompted)
@@ -590,9 +590,12 @@ var diffScenarios = []diffScenario{
 		issue: "item 11",
 		run: func(s *shell) {
 			// sleep, not $CH: the bare command must be one without a Go
-			// runtime of its own. The delays spread the signal over the
-			// wrapper's start-up; sleep(1) itself takes a millisecond or two.
-			s.command(`for d in 0 0 0.001 0.002 0.003 0.005 0.008 0.013 0.021 0.034 0.055; do $W sleep 5 & sleep $d; kill -QUIT $!; wait $!; echo $? >>"$D/quit"; done 2>"$D/err"`)
+			// runtime of its own. Each round waits until bash's fork has
+			// executed the command (before that, the fork still ignores
+			// SIGQUIT as the interactive shell does), then spreads the
+			// signal over the wrapper's start-up; sleep(1) itself takes a
+			// millisecond or two.
+			s.command(`for d in 0 0 0.001 0.002 0.003 0.005 0.008 0.013 0.021 0.034 0.055; do $W sleep 5 & while [[ /proc/$!/exe -ef $BASH ]]; do :; done; [ $d = 0 ] || sleep $d; kill -QUIT $!; wait $!; echo $? >>"$D/quit"; done 2>"$D/err"`)
 			b, _ := os.ReadFile(filepath.Join(s.dir, "quit"))
 			s.fact("statuses %s", strings.Fields(string(b)))
 			errs, _ := os.ReadFile(filepath.Join(s.dir, "err"))
