@@ -103,11 +103,11 @@ func (c childObs) String() string {
 
 // diffTools checks that what the harness drives is installed: a missing
 // tool skips the tests on a laptop and fails them under CI=true.
-func diffTools(t *testing.T) {
+func diffTools(t *testing.T, more ...string) {
 	t.Helper()
-	for _, tool := range []string{"bash", "stty", "head", "sleep", "sh"} {
+	for _, tool := range append([]string{"bash", "stty", "head", "seq", "sleep", "sh"}, more...) {
 		if _, err := exec.LookPath(tool); err != nil {
-			msg := fmt.Sprintf("the differential tests need %s on PATH (Debian: apt-get install -y bash coreutils): %v", tool, err)
+			msg := fmt.Sprintf("the differential tests need %s on PATH (Debian: apt-get install -y bash coreutils less): %v", tool, err)
 			if os.Getenv("CI") == "true" {
 				t.Fatal(msg)
 			}
@@ -324,14 +324,61 @@ func (s *shell) killAll(shell bool) {
 	}
 }
 
-// type_ types line and Enter. What the terminal shows from now on is the
-// command's.
+// typeLine types line and Enter. What the terminal shows from now on is the
+// command's. Anything typed before and not read is thrown away first: a key
+// meant for a program that got stopped before reading it must not become
+// part of the next command.
 func (s *shell) typeLine(line string) {
 	s.t.Helper()
-	s.mark = len(s.screen.String())
-	if _, err := s.master.Write([]byte(line + "\r")); err != nil {
+	s.flushInput()
+	s.markNow()
+	// Ctrl-U first: it empties readline's line (or the terminal's line
+	// buffer), in case the shell already read such a key.
+	if _, err := s.master.Write([]byte("\x15" + line + "\r")); err != nil {
 		s.t.Fatalf("type %q: %v", line, err)
 	}
+}
+
+// markNow makes what the terminal shows from now on the current command's.
+func (s *shell) markNow() { s.mark = len(s.screen.String()) }
+
+// page drives a pager (what) that the line just typed started. running says
+// whether it runs, up whether it also has the terminal in raw mode. Once it
+// is up, it is quit with q. A job stopped before or after that is recorded
+// and brought back with fg, as the user in the issue did; a pager that runs
+// while the terminal stays in line mode (less continued after a stop it did
+// not catch) is recorded and quit with q and Enter.
+func (s *shell) page(what string, running, up func() bool) {
+	s.t.Helper()
+	for range 3 {
+		if !until(diffWait, func() bool { return up() || s.prompted() }) {
+			if running() {
+				s.fact("%s runs with the terminal in line mode", what)
+				s.typeLine("q")
+				s.settle("the prompt after q and Enter", s.prompted)
+				return
+			}
+			s.fact("hung waiting for %s to take the terminal, or the job to stop", what)
+			s.recover()
+			return
+		}
+		if up() {
+			s.markNow()
+			s.key('q')
+			if !s.settle("the prompt after q", s.prompted) {
+				return
+			}
+			if !strings.Contains(s.output(), "Stopped") {
+				return
+			}
+			s.fact("job stopped after %s took the terminal", what)
+		} else {
+			s.fact("job stopped before %s took the terminal", what)
+		}
+		s.typeLine("fg")
+	}
+	s.fact("still stopped after fg twice")
+	s.recover()
 }
 
 // key types one key, such as 0x03 (Ctrl-C).
@@ -697,4 +744,37 @@ func (s *shell) resize(rows, cols uint16) {
 	if err != nil {
 		s.t.Fatalf("resize the terminal: %v", err)
 	}
+}
+
+// ttyRaw reports whether the terminal is in raw mode (canonical input off),
+// as a pager or an editor sets it, read from the terminal's own side.
+func (s *shell) ttyRaw() bool {
+	var n int
+	if err := s.ioctl(func(fd int) (err error) { n, err = unix.IoctlGetInt(fd, unix.TIOCGPTN); return err }); err != nil {
+		return false
+	}
+	tty, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return false
+	}
+	defer tty.Close()
+	tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	return err == nil && tio.Lflag&unix.ICANON == 0
+}
+
+// running reports whether a process named comm runs among the shell's.
+func (s *shell) running(comm string) bool {
+	for _, p := range s.tree() {
+		if p.comm == comm && p.state != 'T' {
+			return true
+		}
+	}
+	return false
+}
+
+// childRunning reports whether the child labelled label is alive and not
+// stopped.
+func (s *shell) childRunning(label string) bool {
+	p, ok := readProc(s.childPid(label))
+	return ok && p.state != 'T' && p.state != 'Z' && p.state != 'X'
 }

@@ -30,6 +30,8 @@ type diffScenario struct {
 	issue string // the item of issue 8 it reproduces, or "" for the older ones
 	run   func(s *shell)
 	bare  func(t *testing.T, o *observation)
+	// needs lists the programs the scenario runs besides bash and coreutils.
+	needs []string
 	// norm, if set, rewrites both observations before they are compared,
 	// for what varies between runs even without locked-run.
 	norm func(o *observation)
@@ -39,6 +41,7 @@ func TestDifferential(t *testing.T) {
 	diffTools(t)
 	for _, sc := range diffScenarios {
 		t.Run(sc.name, func(t *testing.T) {
+			diffTools(t, sc.needs...)
 			start := time.Now()
 			bare := runScenario(t, sc, false)
 			if t.Failed() {
@@ -203,34 +206,32 @@ var diffScenarios = []diffScenario{
 		issue: "item 1",
 		run: func(s *shell) {
 			s.typeLine(`$W $CH emit | $CH pager`)
-			raw := func() bool { _, ok := s.waitEvent("pager", "raw", 1, 0); return ok }
-			if !s.settle("the pager to set raw mode, or the job to stop", func() bool { return raw() || s.prompted() }) {
-				s.status()
-				return
-			}
-			if !raw() {
-				// The pager was stopped (SIGTTOU): do what the user in the
-				// issue did, fg, and see whether it then gets the terminal.
-				s.fact("job stopped before the pager got the terminal")
-				s.typeLine("fg")
-				if !s.settle("the pager after fg", func() bool { return raw() || s.prompted() }) {
-					s.status()
-					return
-				}
-				if !raw() {
-					s.fact("stopped again after fg")
-					s.recover()
-					s.status()
-					return
-				}
-			}
-			s.key('q')
-			s.settle("the prompt after q", s.prompted)
+			running := func() bool { return s.childRunning("pager") }
+			s.page("the pager", running, func() bool {
+				_, raw := s.waitEvent("pager", "raw", 1, 0)
+				return raw && running() && s.ttyRaw()
+			})
 			s.status()
 		},
 		bare: func(t *testing.T, o *observation) {
 			want(t, "pager's input", child(o, "pager").Lines, []string{"stdin 1", "key 'q'"})
 			want(t, "emit's end", child(o, "emit").End, "die PIPE")
+			want(t, "facts", o.Facts, []string{"status 0 pipestatus 141 0"})
+		},
+	},
+	{
+		name:  "a pipeline into less keeps the terminal and its mode",
+		issue: "item 1",
+		needs: []string{"less"},
+		run: func(s *shell) {
+			s.typeLine(`$W seq 1 100000 | less`)
+			// less is up once it has put the terminal in raw mode; bash
+			// puts it back in cooked mode before it starts a job.
+			running := func() bool { return s.running("less") }
+			s.page("less", running, func() bool { return running() && s.ttyRaw() })
+			s.status()
+		},
+		bare: func(t *testing.T, o *observation) {
 			want(t, "facts", o.Facts, []string{"status 0 pipestatus 141 0"})
 		},
 	},
