@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 )
 
 // The guardian is a second copy of this program, started beside the child
@@ -64,6 +66,8 @@ type guardian struct {
 	gone  bool          // it has exited
 	heard []heardSignal // what it reported, oldest first
 	wake  chan struct{} // closed and replaced whenever something changes
+
+	exited chan struct{} // closed once the guardian has been reaped
 }
 
 type heardSignal struct {
@@ -96,7 +100,7 @@ func startGuardian(marker string, child int, log hclog.Logger) (*guardian, error
 		Env:        env,
 		ExtraFiles: []*os.File{ctlR, repW},
 	}
-	err = cmd.Start()
+	err = startDeferring(cmd, deferredSignals)
 	ctlR.Close()
 	repW.Close()
 	if err != nil {
@@ -104,8 +108,9 @@ func startGuardian(marker string, child int, log hclog.Logger) (*guardian, error
 		repR.Close()
 		return nil, err
 	}
-	g := &guardian{pid: cmd.Process.Pid, ctl: ctlW, wake: make(chan struct{})}
+	g := &guardian{pid: cmd.Process.Pid, ctl: ctlW, wake: make(chan struct{}), exited: make(chan struct{})}
 	go func() {
+		defer close(g.exited)
 		buf := make([]byte, 64)
 		for {
 			n, err := repR.Read(buf)
@@ -117,28 +122,64 @@ func startGuardian(marker string, child int, log hclog.Logger) (*guardian, error
 				}
 				g.heard = append(g.heard, heardSignal{syscall.Signal(b), time.Now()})
 			}
-			if err != nil {
-				g.gone = true
-			}
-			close(g.wake)
-			g.wake = make(chan struct{})
+			g.broadcast()
 			g.mu.Unlock()
 			if err != nil {
 				break
 			}
 		}
 		repR.Close()
-		if err := cmd.Wait(); err != nil {
+		err := cmd.Wait()
+		g.mu.Lock()
+		// A signal sent to the group before the guardian could catch it
+		// killed it: that, too, says the group got it.
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			g.heard = append(g.heard, heardSignal{ws.Signal(), time.Now()})
+		}
+		g.gone = true
+		g.broadcast()
+		g.mu.Unlock()
+		if err != nil {
 			log.Debug("guardian exited", "pid", g.pid, "error", err)
 		}
 	}()
 	return g, nil
 }
 
+// broadcast wakes everyone waiting for news. Called with mu held.
+func (g *guardian) broadcast() {
+	close(g.wake)
+	g.wake = make(chan struct{})
+}
+
+// guardianStartWait bounds how long a signal waits for the guardian to be
+// ready: its start-up is that of this whole program, tens of milliseconds on
+// a loaded machine, hundreds under the race detector.
+const guardianStartWait = 3 * time.Second
+
 // witnessed reports whether the guardian received sig too, within
 // witnessBack before now or witnessAhead after, and forgets that report. It
 // returns ok false when the guardian cannot tell: not ready yet, or gone.
 func (g *guardian) witnessed(sig syscall.Signal) (got, ok bool) {
+	// A signal that reached the group while the guardian was starting is
+	// reported once it is ready (the ones deferred at its start), or
+	// killed it: wait for either.
+	startup := time.NewTimer(guardianStartWait)
+	defer startup.Stop()
+	for {
+		g.mu.Lock()
+		settled := g.ready || g.gone
+		wake := g.wake
+		g.mu.Unlock()
+		if settled {
+			break
+		}
+		select {
+		case <-wake:
+		case <-startup.C:
+			return false, false
+		}
+	}
 	timer := time.NewTimer(witnessAhead)
 	defer timer.Stop()
 	for {
@@ -155,7 +196,7 @@ func (g *guardian) witnessed(sig syscall.Signal) (got, ok bool) {
 		for len(g.heard) > 0 && now.Sub(g.heard[0].at) >= witnessBack {
 			g.heard = g.heard[1:]
 		}
-		if !g.ready || g.gone {
+		if g.gone {
 			g.mu.Unlock()
 			return false, false
 		}
@@ -175,20 +216,23 @@ func (g *guardian) watch() {
 	g.ctl.WriteString("W\n") //nolint:errcheck // a dead guardian cannot watch anyway
 }
 
-// close tells the guardian that the tree is gone and it may exit.
+// close ends the guardian, once the tree is gone, and reaps it: SIGKILL
+// is immediate whatever the guardian is doing (it may still be starting),
+// and the guardian holds nothing that needs cleaning up.
 func (g *guardian) close() {
-	g.ctl.WriteString("D\n") //nolint:errcheck // a dead guardian has nothing left to do
+	syscall.Kill(g.pid, syscall.SIGKILL) //nolint:errcheck // it may have died already
 	g.ctl.Close()
+	select {
+	case <-g.exited:
+	case <-time.After(time.Second):
+	}
 }
 
-// guardianSignals are those the guardian catches and reports (SIGCONT only
-// ends a watch). Catching them also keeps it from dying or stopping with
-// the group.
-var guardianSignals = []os.Signal{
-	syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
-	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTSTP, syscall.SIGTTIN,
-	syscall.SIGTTOU, syscall.SIGCONT, syscall.SIGPIPE, syscall.SIGWINCH,
-}
+// caughtSignals are those the guardian catches with os/signal and reports;
+// catching them also keeps it from dying with the group. The
+// deferredSignals are read from their pending set instead (see
+// readDeferred).
+var caughtSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
 
 // guardianMain is the guardian's program: marker names the tree, child is
 // the direct child's pid.
@@ -197,16 +241,25 @@ func guardianMain(marker, childArg string) int {
 	owner := os.Getppid()
 	ctl := os.NewFile(3, "control")
 	rep := os.NewFile(4, "reports")
+	var repMu sync.Mutex
+	report := func(sig syscall.Signal) {
+		repMu.Lock()
+		defer repMu.Unlock()
+		rep.Write([]byte{byte(sig)}) //nolint:errcheck // a dead owner is noticed on ctl
+	}
 	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs, guardianSignals...)
-	rep.Write([]byte{0}) //nolint:errcheck // a dead owner is noticed on ctl
+	signal.Notify(sigs, caughtSignals...)
+	if err := readDeferred(deferredSignals, report); err != nil {
+		// Then they are caught like the others; one that arrives before
+		// that acts on us, as it does on the whole group.
+		for _, sig := range deferredSignals {
+			signal.Notify(sigs, sig)
+		}
+	}
+	report(0)
 	go func() {
 		for s := range sigs {
-			switch sig := s.(syscall.Signal); sig {
-			case syscall.SIGCONT, syscall.SIGPIPE, syscall.SIGWINCH, syscall.SIGTTIN, syscall.SIGTTOU:
-			default:
-				rep.Write([]byte{byte(sig)}) //nolint:errcheck // as above
-			}
+			report(s.(syscall.Signal))
 		}
 	}()
 	in := bufio.NewReader(ctl)
@@ -300,4 +353,31 @@ func killMarked(marker string, child int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// deferredSignals are blocked in the guardian from its first instruction
+// and stay blocked for its whole life: it reads them from its pending set
+// (readDeferred), so one sent to the group while it starts is reported
+// late rather than acting on it (stopping it, in the case of SIGTSTP, or
+// killing it). SIGINT, SIGTERM, SIGHUP and SIGQUIT cannot be deferred: the
+// Go runtime unblocks them as it starts; one of those kills the starting
+// guardian, which its exit status reports instead.
+var deferredSignals = []syscall.Signal{syscall.SIGTSTP, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// startDeferring starts cmd with sigs blocked: a new process inherits the
+// signal mask of the thread that forks it, so the mask is set on this
+// goroutine's locked thread for the length of the fork.
+func startDeferring(cmd *exec.Cmd, sigs []syscall.Signal) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var set, old unix.Sigset_t
+	for _, sig := range sigs {
+		n := uint(sig) - 1
+		set.Val[n/64] |= 1 << (n % 64)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); err != nil {
+		return cmd.Start()
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) //nolint:errcheck // restoring a mask we just read
+	return cmd.Start()
 }

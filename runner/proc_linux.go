@@ -2,9 +2,11 @@ package runner
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"strconv"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -142,3 +144,34 @@ func allPids() []int {
 // selfExe is how the guardian is started: this very program, even if its
 // file was replaced or removed since.
 func selfExe() (string, error) { return "/proc/self/exe", nil }
+
+// readDeferred reports, from a goroutine, each of sigs that becomes
+// pending, through a signalfd. The signals must be blocked in every thread,
+// as they are in the guardian, which inherits them blocked and never asks
+// os/signal for them.
+func readDeferred(sigs []syscall.Signal, report func(syscall.Signal)) error {
+	var set unix.Sigset_t
+	for _, sig := range sigs {
+		n := uint(sig) - 1
+		set.Val[n/64] |= 1 << (n % 64)
+	}
+	fd, err := unix.Signalfd(-1, &set, unix.SFD_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	go func() {
+		// struct signalfd_siginfo is 128 bytes; ssi_signo comes first.
+		buf := make([]byte, 128)
+		for {
+			n, err := unix.Read(fd, buf)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil || n < 4 {
+				return
+			}
+			report(syscall.Signal(binary.NativeEndian.Uint32(buf)))
+		}
+	}()
+	return nil
+}

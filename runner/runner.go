@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -104,6 +105,9 @@ type Process struct {
 	done    chan struct{}
 	result  Result
 
+	guardianStarted chan struct{} // closed once startGuardian has returned
+	selfStops       atomic.Int64  // how many times we stopped ourselves
+
 	gmu      sync.Mutex
 	guard    *guardian // nil until started, or when it could not be
 	finished bool      // the tree is gone: start no guardian any more
@@ -147,14 +151,15 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	}
 
 	p := &Process{
-		name:      name,
-		killAfter: cfg.KillAfter,
-		log:       cfg.Logger,
-		mayCont:   cfg.MayContinue,
-		marker:    cfg.Marker,
-		done:      make(chan struct{}),
-		seen:      map[int]bool{},
-		termed:    map[int]bool{},
+		name:            name,
+		killAfter:       cfg.KillAfter,
+		log:             cfg.Logger,
+		mayCont:         cfg.MayContinue,
+		marker:          cfg.Marker,
+		done:            make(chan struct{}),
+		guardianStarted: make(chan struct{}),
+		seen:            map[int]bool{},
+		termed:          map[int]bool{},
 	}
 	if p.killAfter <= 0 {
 		p.killAfter = DefaultKillAfter
@@ -217,8 +222,21 @@ func (p *Process) Wait() Result {
 // It returns nil without sending anything once the child has exited, and
 // treats ESRCH (the child is already gone) as success.
 func (p *Process) Signal(sig syscall.Signal) error {
-	if p.groupGot(sig) {
+	stops := p.selfStops.Load()
+	got := p.groupGot(sig)
+	if !got && p.selfStops.Load() != stops {
+		// We were stopped while the witness window ran, so it proved
+		// nothing: the guardian's report may be waiting to be read. Look
+		// again, now that we run.
+		got = p.groupGot(sig)
+	}
+	if got {
 		p.log.Debug("not forwarding: the child got it too", "pid", p.pid, "signal", unix.SignalName(sig))
+		return nil
+	}
+	if st := procState(p.pid); sig == syscall.SIGTSTP && (st == 'T' || st == 't') {
+		// Already stopped: a SIGTSTP kept pending would stop it again
+		// right after the fg that continues it.
 		return nil
 	}
 	p.mu.Lock()
@@ -238,6 +256,10 @@ func (p *Process) Signal(sig syscall.Signal) error {
 // (the first milliseconds), it assumes that the signals a terminal sends
 // came from it when we are the terminal's foreground group.
 func (p *Process) groupGot(sig syscall.Signal) bool {
+	select {
+	case <-p.guardianStarted:
+	case <-time.After(guardianStartWait):
+	}
 	if g := p.guardian(); g != nil {
 		if got, ok := g.witnessed(sig); ok {
 			return got
@@ -311,9 +333,8 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) 
 	p.pid = cmd.Process.Pid
 	started <- nil
 
-	guardianStarted := make(chan struct{})
 	go func() {
-		defer close(guardianStarted)
+		defer close(p.guardianStarted)
 		p.startGuardian()
 	}()
 
@@ -348,7 +369,7 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) 
 	p.finishTree(pid1)
 	close(stopReaper)
 	<-reaperDone
-	<-guardianStarted
+	<-p.guardianStarted
 	p.stopGuardian()
 
 	err = cmd.Wait()
@@ -472,6 +493,7 @@ func (p *Process) childStopped(ctx context.Context, sig syscall.Signal, cont <-c
 	// Nothing of ours runs while we are stopped: whatever the caller does
 	// in the background (renewing a lease) waits too, so say so.
 	p.log.Warn("child stopped; stopping too until continued", "pid", p.pid, "signal", unix.SignalName(sig))
+	p.selfStops.Add(1)
 	stopSelf(sig)
 	p.log.Info("continued", "pid", p.pid)
 	if ctx.Err() != nil {

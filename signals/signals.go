@@ -45,16 +45,15 @@ var (
 // SIGPIPE it would get without us. The program calls it as early as it
 // can, from an init function.
 func CatchEarly() {
-	signal.Notify(pipe, syscall.SIGPIPE)
 	earlyMu.Lock()
-	defer earlyMu.Unlock()
-	if early != nil {
-		return
+	if early == nil {
+		early = make(chan os.Signal, queue)
+		if c := catchable(); len(c) > 0 {
+			signal.Notify(early, c...)
+		}
 	}
-	early = make(chan os.Signal, queue)
-	if c := catchable(); len(c) > 0 {
-		signal.Notify(early, c...)
-	}
+	earlyMu.Unlock()
+	signal.Notify(pipe, syscall.SIGPIPE)
 }
 
 // catchable returns the Forwarded signals not ignored when the program

@@ -18,10 +18,6 @@ import (
 	"github.com/locked-run/locked-run/signals"
 )
 
-// Signals are caught from the first moment our own code runs; see
-// signals.CatchEarly.
-func init() { signals.CatchEarly() }
-
 // mainOptions are the validated options of running a command.
 type mainOptions struct {
 	backend  backend
