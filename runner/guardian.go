@@ -41,8 +41,8 @@ import (
 const guardianEnv = "LOCKED_RUN_GUARDIAN"
 
 func init() {
-	if marker, ok := os.LookupEnv(guardianEnv); ok && len(os.Args) == 2 {
-		os.Exit(guardianMain(marker, os.Args[1]))
+	if marker, ok := os.LookupEnv(guardianEnv); ok && len(os.Args) == 2 && os.Args[1] == "guard" {
+		os.Exit(guardianMain(marker))
 	}
 }
 
@@ -75,10 +75,12 @@ type heardSignal struct {
 	at  time.Time
 }
 
-// startGuardian starts the guardian of child's tree. The returned guardian
-// is reaped by a goroutine that ends when the guardian exits, which it does
-// promptly after close.
-func startGuardian(marker string, child int, log hclog.Logger) (*guardian, error) {
+// startGuardian starts the guardian of the tree marked by marker. It is
+// started before the child, so that the guardian is there for every signal
+// the child can get; setChild then tells it the child's pid. The returned
+// guardian is reaped by a goroutine that ends when the guardian exits,
+// which close makes it do.
+func startGuardian(marker string, log hclog.Logger) (*guardian, error) {
 	exe, err := selfExe()
 	if err != nil {
 		return nil, err
@@ -96,7 +98,7 @@ func startGuardian(marker string, child int, log hclog.Logger) (*guardian, error
 	env := []string{guardianEnv + "=" + marker, "GORACE=atexit_sleep_ms=0"}
 	cmd := &exec.Cmd{
 		Path:       exe,
-		Args:       []string{"locked-run-guardian", strconv.Itoa(child)},
+		Args:       []string{"locked-run-guardian", "guard"},
 		Env:        env,
 		ExtraFiles: []*os.File{ctlR, repW},
 	}
@@ -210,6 +212,11 @@ func (g *guardian) witnessed(sig syscall.Signal) (got, ok bool) {
 	}
 }
 
+// setChild tells the guardian the child's pid.
+func (g *guardian) setChild(pid int) {
+	g.ctl.WriteString("C " + strconv.Itoa(pid) + "\n") //nolint:errcheck // a dead guardian cannot use it
+}
+
 // watch asks the guardian to continue us if the child is continued while
 // we are stopped.
 func (g *guardian) watch() {
@@ -234,10 +241,9 @@ func (g *guardian) close() {
 // readDeferred).
 var caughtSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
 
-// guardianMain is the guardian's program: marker names the tree, child is
-// the direct child's pid.
-func guardianMain(marker, childArg string) int {
-	child, _ := strconv.Atoi(childArg)
+// guardianMain is the guardian's program: marker names the tree.
+func guardianMain(marker string) int {
+	child := 0
 	owner := os.Getppid()
 	ctl := os.NewFile(3, "control")
 	rep := os.NewFile(4, "reports")
@@ -269,9 +275,10 @@ func guardianMain(marker, childArg string) int {
 		if err != nil {
 			break
 		}
-		switch strings.TrimSpace(line) {
-		case "D":
-			return 0
+		cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+		switch cmd {
+		case "C":
+			child, _ = strconv.Atoi(arg)
 		case "W":
 			if watchStop != nil {
 				close(watchStop)

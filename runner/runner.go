@@ -105,12 +105,10 @@ type Process struct {
 	done    chan struct{}
 	result  Result
 
-	guardianStarted chan struct{} // closed once startGuardian has returned
-	selfStops       atomic.Int64  // how many times we stopped ourselves
+	selfStops atomic.Int64 // how many times we stopped ourselves
 
-	gmu      sync.Mutex
-	guard    *guardian // nil until started, or when it could not be
-	finished bool      // the tree is gone: start no guardian any more
+	gmu   sync.Mutex
+	guard *guardian // nil when it could not be started
 
 	treeMu sync.Mutex
 	seen   map[int]bool // pids found in the tree so far
@@ -151,15 +149,14 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	}
 
 	p := &Process{
-		name:            name,
-		killAfter:       cfg.KillAfter,
-		log:             cfg.Logger,
-		mayCont:         cfg.MayContinue,
-		marker:          cfg.Marker,
-		done:            make(chan struct{}),
-		guardianStarted: make(chan struct{}),
-		seen:            map[int]bool{},
-		termed:          map[int]bool{},
+		name:      name,
+		killAfter: cfg.KillAfter,
+		log:       cfg.Logger,
+		mayCont:   cfg.MayContinue,
+		marker:    cfg.Marker,
+		done:      make(chan struct{}),
+		seen:      map[int]bool{},
+		termed:    map[int]bool{},
 	}
 	if p.killAfter <= 0 {
 		p.killAfter = DefaultKillAfter
@@ -256,10 +253,6 @@ func (p *Process) Signal(sig syscall.Signal) error {
 // (the first milliseconds), it assumes that the signals a terminal sends
 // came from it when we are the terminal's foreground group.
 func (p *Process) groupGot(sig syscall.Signal) bool {
-	select {
-	case <-p.guardianStarted:
-	case <-time.After(guardianStartWait):
-	}
 	if g := p.guardian(); g != nil {
 		if got, ok := g.witnessed(sig); ok {
 			return got
@@ -285,14 +278,11 @@ func (p *Process) guardianPid() int {
 	return 0
 }
 
-// startGuardian starts the guardian unless the tree is already gone.
+// startGuardian starts the guardian.
 func (p *Process) startGuardian() {
 	p.gmu.Lock()
 	defer p.gmu.Unlock()
-	if p.finished {
-		return
-	}
-	g, err := startGuardian(p.marker, p.pid, p.log)
+	g, err := startGuardian(p.marker, p.log)
 	if err != nil {
 		p.log.Warn("could not start the guardian; if locked-run is killed, the command's background processes may outlive it", "error", err)
 		return
@@ -304,7 +294,6 @@ func (p *Process) startGuardian() {
 func (p *Process) stopGuardian() {
 	p.gmu.Lock()
 	defer p.gmu.Unlock()
-	p.finished = true
 	if p.guard != nil {
 		p.guard.close()
 	}
@@ -324,19 +313,19 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
+	p.startGuardian()
 	path := cmd.Path
 	cmd, err := startLikeExecvp(cmd)
 	if err != nil {
+		p.stopGuardian()
 		started <- classify(p.name, path, err)
 		return
 	}
 	p.pid = cmd.Process.Pid
+	if g := p.guardian(); g != nil {
+		g.setChild(p.pid)
+	}
 	started <- nil
-
-	go func() {
-		defer close(p.guardianStarted)
-		p.startGuardian()
-	}()
 
 	pid1 := os.Getpid() == 1
 	reaperDone := make(chan struct{})
@@ -369,7 +358,6 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) 
 	p.finishTree(pid1)
 	close(stopReaper)
 	<-reaperDone
-	<-p.guardianStarted
 	p.stopGuardian()
 
 	err = cmd.Wait()
