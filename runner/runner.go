@@ -107,6 +107,11 @@ type Process struct {
 
 	selfStops atomic.Int64 // how many times we stopped ourselves
 
+	stopMu        sync.Mutex
+	stoppedFor    time.Duration // how long we were stopped, in all
+	lastChildTSTP time.Duration // runClock when the child last stopped on SIGTSTP; -1: never
+	born          time.Time
+
 	gmu   sync.Mutex
 	guard *guardian // nil when it could not be started
 
@@ -149,14 +154,16 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	}
 
 	p := &Process{
-		name:      name,
-		killAfter: cfg.KillAfter,
-		log:       cfg.Logger,
-		mayCont:   cfg.MayContinue,
-		marker:    cfg.Marker,
-		done:      make(chan struct{}),
-		seen:      map[int]bool{},
-		termed:    map[int]bool{},
+		name:          name,
+		killAfter:     cfg.KillAfter,
+		log:           cfg.Logger,
+		mayCont:       cfg.MayContinue,
+		marker:        cfg.Marker,
+		done:          make(chan struct{}),
+		born:          time.Now(),
+		lastChildTSTP: -1,
+		seen:          map[int]bool{},
+		termed:        map[int]bool{},
 	}
 	if p.killAfter <= 0 {
 		p.killAfter = DefaultKillAfter
@@ -227,6 +234,13 @@ func (p *Process) Signal(sig syscall.Signal) error {
 		// again, now that we run.
 		got = p.groupGot(sig)
 	}
+	if !got && sig == syscall.SIGTSTP && p.recentChildStop() {
+		// The child was stopped by SIGTSTP a moment ago, as a Ctrl-Z
+		// does, and we stopped with it: it had its stop. (The SIGCONT
+		// that continued the job discards the pending SIGTSTP the
+		// guardian had not read yet, so there may be no witness.)
+		got = true
+	}
 	if got {
 		p.log.Debug("not forwarding: the child got it too", "pid", p.pid, "signal", unix.SignalName(sig))
 		return nil
@@ -246,6 +260,18 @@ func (p *Process) Signal(sig syscall.Signal) error {
 		return fmt.Errorf("signal %q (pid %d): %w", p.name, p.pid, err)
 	}
 	return nil
+}
+
+// runClock is how long we have run since Start, leaving out the time we
+// were stopped. Called with stopMu held.
+func (p *Process) runClock() time.Duration { return time.Since(p.born) - p.stoppedFor }
+
+// recentChildStop reports whether the child stopped on SIGTSTP within
+// witnessBack of our running time.
+func (p *Process) recentChildStop() bool {
+	p.stopMu.Lock()
+	defer p.stopMu.Unlock()
+	return p.lastChildTSTP >= 0 && p.runClock()-p.lastChildTSTP < witnessBack
 }
 
 // groupGot reports whether sig, received by this process, was sent to the
@@ -450,6 +476,11 @@ func (p *Process) supervise(ctx context.Context, cont <-chan os.Signal) {
 			continue
 		}
 		if code == cldStopped {
+			if syscall.Signal(status) == syscall.SIGTSTP {
+				p.stopMu.Lock()
+				p.lastChildTSTP = p.runClock()
+				p.stopMu.Unlock()
+			}
 			p.childStopped(ctx, syscall.Signal(status), cont)
 		}
 	}
@@ -482,7 +513,11 @@ func (p *Process) childStopped(ctx context.Context, sig syscall.Signal, cont <-c
 	// in the background (renewing a lease) waits too, so say so.
 	p.log.Warn("child stopped; stopping too until continued", "pid", p.pid, "signal", unix.SignalName(sig))
 	p.selfStops.Add(1)
+	stoppedAt := time.Now()
 	stopSelf(sig)
+	p.stopMu.Lock()
+	p.stoppedFor += time.Since(stoppedAt)
+	p.stopMu.Unlock()
 	p.log.Info("continued", "pid", p.pid)
 	if ctx.Err() != nil {
 		// The caller wants the child stopped (its lock may have expired
