@@ -4,6 +4,19 @@
 // heavy initialisation of the AWS SDK. See signals.CatchEarly.
 package early
 
-import "github.com/locked-run/locked-run/signals"
+import (
+	"os"
 
-func init() { signals.CatchEarly() }
+	"github.com/locked-run/locked-run/signals"
+)
+
+func init() {
+	// The runner's guardian is this same program started again; it
+	// catches signals of its own and must see each one, so nothing may
+	// hold them back for a relay it never starts. (The variable is
+	// runner's guardianEnv; runner cannot be imported here.)
+	if _, guardian := os.LookupEnv("LOCKED_RUN_GUARDIAN"); guardian {
+		return
+	}
+	signals.CatchEarly()
+}
