@@ -65,7 +65,10 @@ type guardian struct {
 	ready bool          // the guardian catches signals now
 	gone  bool          // it has exited
 	heard []heardSignal // what it reported, oldest first
-	wake  chan struct{} // closed and replaced whenever something changes
+
+	deathSig syscall.Signal // the signal that killed it, if one did
+	deathAt  time.Time
+	wake     chan struct{} // closed and replaced whenever something changes
 
 	exited chan struct{} // closed once the guardian has been reaped
 }
@@ -137,6 +140,7 @@ func startGuardian(marker string, log hclog.Logger) (*guardian, error) {
 		// killed it: that, too, says the group got it.
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			g.heard = append(g.heard, heardSignal{ws.Signal(), time.Now()})
+			g.deathSig, g.deathAt = ws.Signal(), time.Now()
 		}
 		g.gone = true
 		g.broadcast()
@@ -199,8 +203,12 @@ func (g *guardian) witnessed(sig syscall.Signal) (got, ok bool) {
 			g.heard = g.heard[1:]
 		}
 		if g.gone {
+			// A signal that killed it may come to us more than once (a
+			// hangup: bash's SIGHUP to the job, then the kernel's):
+			// every copy within the window counts as the group's.
+			died := g.deathSig == sig && now.Sub(g.deathAt) < witnessBack
 			g.mu.Unlock()
-			return false, false
+			return died, died
 		}
 		wake := g.wake
 		g.mu.Unlock()
