@@ -155,6 +155,9 @@ func diffSig(log *diffLog, exitOn, dieOn string, die bool, code int, linger, lif
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT, syscall.SIGWINCH)
 	log.event("start pgid=%d tpgid=%d", unix.Getpgrp(), ttyForeground())
+	// Ready before reading: a read from the terminal in the background
+	// stops the whole process at once (SIGTTIN).
+	log.event("ready")
 	lines := make(chan string, 1)
 	if read {
 		go func() {
@@ -162,7 +165,6 @@ func diffSig(log *diffLog, exitOn, dieOn string, die bool, code int, linger, lif
 			lines <- strings.TrimRight(l, "\r\n")
 		}()
 	}
-	log.event("ready")
 	var (
 		lingering <-chan time.Time
 		ending    syscall.Signal

@@ -142,9 +142,12 @@ func newShell(t *testing.T, wrapped bool) *shell {
 		copied:  make(chan struct{}),
 		obs:     &observation{},
 	}
-	w := ""
+	w, w2 := "", ""
 	if wrapped {
 		w = binPath + " --local --lock-dir " + lockDir + " --"
+		// A second, nested locked-run needs a key of its own: without
+		// one it would take the outer one's from LOCKED_RUN_KEY.
+		w2 = binPath + " --local --lock-dir " + lockDir + " --key inner --"
 	}
 	var env []string
 	for _, kv := range os.Environ() {
@@ -163,6 +166,7 @@ func newShell(t *testing.T, wrapped bool) *shell {
 		"INPUTRC=/dev/null",
 		"LC_ALL=C",
 		"W="+w,
+		"W2="+w2,
 		"CH="+testExe(t),
 		"D="+dir,
 		envDiffChild+"=1",
@@ -656,6 +660,8 @@ func (s *shell) parseEvents() ([]childObs, []string) {
 			}
 		}
 	}
+	// Children of one pipeline start in any order.
+	sort.SliceStable(children, func(i, j int) bool { return children[i].Label < children[j].Label })
 	for i := range children {
 		// Go's signal delivery merges and reorders signals that arrive
 		// close together (it hands them over by number), so only the
@@ -665,10 +671,11 @@ func (s *shell) parseEvents() ([]childObs, []string) {
 	return children, marks
 }
 
-// signalPid sends sig to pid, as kill(1) from another terminal would.
+// signalPid sends sig to pid (a process group when negative), as kill(1)
+// from another terminal would.
 func (s *shell) signalPid(pid int, sig syscall.Signal) {
 	s.t.Helper()
-	if pid <= 0 {
+	if pid == 0 || pid == -1 {
 		s.t.Fatalf("%s run: no process to send %v to", s.mode(), sig)
 	}
 	if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
@@ -777,4 +784,11 @@ func (s *shell) running(comm string) bool {
 func (s *shell) childRunning(label string) bool {
 	p, ok := readProc(s.childPid(label))
 	return ok && p.state != 'T' && p.state != 'Z' && p.state != 'X'
+}
+
+// foreground is the terminal's foreground process group, or -1.
+func (s *shell) foreground() int {
+	fg := -1
+	s.ioctl(func(fd int) (err error) { fg, err = unix.IoctlGetInt(fd, unix.TIOCGPGRP); return err }) //nolint:errcheck // -1 says it
+	return fg
 }

@@ -610,6 +610,143 @@ var diffScenarios = []diffScenario{
 			want(t, "facts", o.Facts, []string{"statuses [131 131 131 131 131 131 131 131 131 131 131]", "goroutine dump on stderr: false"})
 		},
 	},
+	{
+		name: "kill -INT to the command reaches it once and the job dies of it",
+		run: func(s *shell) {
+			s.typeLine(`$W $CH sig -label a -exit-on INT -die`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			s.signalPid(s.top(), syscall.SIGINT)
+			s.settle("the prompt after kill -INT", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *observation) {
+			want(t, "a's signals", child(o, "a").Signals, []string{"INT"})
+			want(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		},
+	},
+	{
+		name:  "SIGTERM to the job's process group reaches the command once",
+		issue: "item 6",
+		run: func(s *shell) {
+			s.typeLine(`$W $CH sig -label a -exit-on TERM -die`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			// kill(-pgid), as a shell's kill %1 or a supervisor that
+			// signals the group does.
+			p, _ := readProc(s.top())
+			s.signalPid(-p.pgrp, syscall.SIGTERM)
+			s.settle("the prompt after SIGTERM", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *observation) {
+			want(t, "a's signals", child(o, "a").Signals, []string{"TERM"})
+			want(t, "facts", o.Facts, []string{"status 143 pipestatus 143"})
+			want(t, "notices", o.Notices, []string{"Terminated"})
+		},
+	},
+	{
+		name:  "Ctrl-C stops a loop whose command has every descriptor redirected",
+		issue: "item 3",
+		run: func(s *shell) {
+			s.typeLine(`for i in 1 2; do $W $CH sig -label run$i -exit-on INT -die -life 1s </dev/null >>"$D/out" 2>&1; done; $CH mark loop went on`)
+			if _, ok := s.ready("run1"); !ok {
+				return
+			}
+			s.key(0x03)
+			s.settle("the prompt after Ctrl-C", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *observation) {
+			want(t, "children", len(o.Children), 1)
+			want(t, "run1's signals", child(o, "run1").Signals, []string{"INT"})
+			want(t, "marks", len(o.Marks), 0)
+			want(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		},
+	},
+	{
+		name: "a job started in the background and brought to the foreground takes Ctrl-C",
+		run: func(s *shell) {
+			s.typeLine(`$W $CH sig -label a -exit-on INT -die &`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			if !s.settle("the prompt after &", s.prompted) {
+				return
+			}
+			s.typeLine("fg")
+			// bash sends no SIGCONT to a running job: the terminal
+			// changing hands is the only sign that fg has happened.
+			if !s.settle("fg to hand the terminal over", func() bool { return s.foreground() != s.cmd.Process.Pid }) {
+				s.status()
+				return
+			}
+			s.key(0x03)
+			s.settle("the prompt after Ctrl-C", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *observation) {
+			want(t, "a's signals", child(o, "a").Signals, []string{"INT"})
+			want(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		},
+	},
+	{
+		name: "a background job that reads the terminal stops, and fg lets it read",
+		run: func(s *shell) {
+			s.typeLine(`$W $CH sig -label a -read -code 9 &`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			s.statesUntil("after reading in the background", "all stopped", diffWait)
+			s.typeLine("fg")
+			if !s.expectEvent("a", "sig CONT") {
+				s.status()
+				return
+			}
+			s.typeLine("#late")
+			s.settle("the prompt after the line", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *observation) {
+			want(t, "a's input", child(o, "a").Lines, []string{"line #late"})
+			want(t, "facts", o.Facts, []string{"after reading in the background: all stopped", "status 9 pipestatus 9"})
+		},
+	},
+	{
+		name: "a pipeline whose last command is wrapped keeps the terminal",
+		run: func(s *shell) {
+			s.typeLine(`$CH emit | $W $CH pager`)
+			running := func() bool { return s.childRunning("pager") }
+			s.page("the pager", running, func() bool {
+				_, raw := s.waitEvent("pager", "raw", 1, 0)
+				return raw && running() && s.ttyRaw()
+			})
+			s.status()
+		},
+		bare: func(t *testing.T, o *observation) {
+			want(t, "pager's input", child(o, "pager").Lines, []string{"stdin 1", "key 'q'"})
+			want(t, "facts", o.Facts, []string{"status 0 pipestatus 141 0"})
+		},
+	},
+	{
+		name: "locked-run inside locked-run: Ctrl-C is one SIGINT and stops the loop",
+		run: func(s *shell) {
+			s.typeLine(`for i in 1 2; do $W $W2 $CH sig -label run$i -exit-on INT -die -life 1s; done; $CH mark loop went on`)
+			if _, ok := s.ready("run1"); !ok {
+				return
+			}
+			s.key(0x03)
+			s.settle("the prompt after Ctrl-C", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *observation) {
+			want(t, "children", len(o.Children), 1)
+			want(t, "run1's signals", child(o, "run1").Signals, []string{"INT"})
+			want(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		},
+	},
 }
 
 // hangupCounts is the norm of the hangup scenarios. Without locked-run the
