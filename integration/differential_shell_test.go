@@ -443,8 +443,20 @@ func (s *shell) settle(what string, cond func() bool) bool {
 		return true
 	}
 	s.fact("hung waiting for %s", what)
+	s.logTree("hung waiting for " + what)
 	s.recover()
 	return false
+}
+
+// logTree logs the shell's processes, for whoever debugs a hang.
+func (s *shell) logTree(when string) {
+	var b strings.Builder
+	fg := s.foreground()
+	fmt.Fprintf(&b, "%s run, %s: shell %d, terminal's foreground group %d\n", s.mode(), when, s.cmd.Process.Pid, fg)
+	for _, p := range s.tree() {
+		fmt.Fprintf(&b, "\tpid %d ppid %d pgrp %d state %c %s\n", p.pid, p.ppid, p.pgrp, p.state, p.comm)
+	}
+	s.t.Log(b.String())
 }
 
 // recover kills everything but the shell, throws away what was typed and
@@ -601,6 +613,7 @@ func (s *shell) ready(label string) (event, bool) {
 	e, ok := s.waitEvent(label, "ready", 1, diffWait)
 	if !ok {
 		s.fact("%s never ready", label)
+		s.logTree(label + " never ready")
 		s.recover()
 	}
 	return e, ok
@@ -612,6 +625,7 @@ func (s *shell) expectEvent(label, prefix string) bool {
 	s.t.Helper()
 	if _, ok := s.waitEvent(label, prefix, 1, diffWait); !ok {
 		s.fact("no %q from %s", prefix, label)
+		s.logTree(fmt.Sprintf("no %q from %s", prefix, label))
 		s.recover()
 		return false
 	}
