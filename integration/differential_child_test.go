@@ -93,6 +93,7 @@ func diffChildMain(args []string) int {
 	life := fs.Duration("life", 30*time.Second, "safety net: exit 99 after this long")
 	read := fs.Bool("read", false, "read one line from stdin, log it, and exit -code")
 	prompt := fs.String("prompt", "", "with -read, print this on stdout first")
+	noecho := fs.Bool("noecho", false, "turn the terminal's echo off first, as a password prompt does, and leave it off")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -107,6 +108,12 @@ func diffChildMain(args []string) int {
 	}
 	switch prog {
 	case "sig":
+		if *noecho {
+			if err := ttyNoEcho(); err != nil {
+				fmt.Fprintln(os.Stderr, "diff child:", err)
+				return 2
+			}
+		}
 		if *read && *prompt != "" {
 			os.Stdout.WriteString(*prompt)
 		}
@@ -343,4 +350,19 @@ func diffTTYPrompt(log *diffLog) int {
 	log.event("line %s", strings.TrimRight(l, "\r\n"))
 	log.event("exit 0")
 	return 0
+}
+
+// ttyNoEcho turns the controlling terminal's echo off.
+func ttyNoEcho() error {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer tty.Close()
+	tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		return err
+	}
+	tio.Lflag &^= unix.ECHO
+	return unix.IoctlSetTermios(int(tty.Fd()), unix.TCSETSW, tio)
 }

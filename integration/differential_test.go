@@ -120,9 +120,40 @@ func compareObs(bare, wrapped *observation) string {
 	diff("bash's job notices", bare.Notices, wrapped.Notices)
 	diff("terminal's foreground group is the shell's", bare.Foreground, wrapped.Foreground)
 	if bare.Stty != wrapped.Stty {
-		fmt.Fprintf(&b, "stty -a:\n\twithout: %s\n\twith:    %s\n", strings.ReplaceAll(bare.Stty, "\n", " "), strings.ReplaceAll(wrapped.Stty, "\n", " "))
+		x, y := sttyOnly(bare.Stty, wrapped.Stty), sttyOnly(wrapped.Stty, bare.Stty)
+		fmt.Fprintf(&b, "stty -a, settings that differ:\n\twithout: %s\n\twith:    %s\n", x, y)
 	}
 	return b.String()
+}
+
+// sttyOnly lists the settings of `stty -a` output a that b does not have.
+func sttyOnly(a, b string) []string {
+	split := func(s string) []string {
+		return strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == '\n' })
+	}
+	have := map[string]bool{}
+	for _, f := range split(b) {
+		for _, w := range strings.Fields(f) {
+			have[w] = true
+		}
+		have[strings.TrimSpace(f)] = true
+	}
+	var only []string
+	for _, f := range split(a) {
+		f = strings.TrimSpace(f)
+		if strings.Contains(f, " = ") || strings.HasPrefix(f, "speed") || strings.HasPrefix(f, "rows") || strings.HasPrefix(f, "columns") {
+			if !have[f] {
+				only = append(only, f)
+			}
+			continue
+		}
+		for _, w := range strings.Fields(f) {
+			if !have[w] {
+				only = append(only, w)
+			}
+		}
+	}
+	return only
 }
 
 // want fails t unless the bare run's observation has got in field what.
@@ -745,6 +776,49 @@ var diffScenarios = []diffScenario{
 			want(t, "children", len(o.Children), 1)
 			want(t, "run1's signals", child(o, "run1").Signals, []string{"INT"})
 			want(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		},
+	},
+	{
+		name:  "Ctrl-C interrupts a /dev/tty prompt with every descriptor redirected",
+		issue: "item 3",
+		run: func(s *shell) {
+			s.typeLine(`$W $CH ttyprompt </dev/null >"$D/out" 2>&1`)
+			if !s.expectEvent("ttyprompt", "prompted") {
+				s.status()
+				return
+			}
+			if !s.settle("pw: on the terminal", func() bool { return strings.Contains(s.output(), "pw: ") }) {
+				s.status()
+				return
+			}
+			s.key(0x03)
+			s.settle("the prompt after Ctrl-C", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *observation) {
+			want(t, "ttyprompt's end", child(o, "ttyprompt").End, "")
+			want(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		},
+	},
+	{
+		name: "a command killed by Ctrl-C with echo off leaves the terminal as bash had it",
+		run: func(s *shell) {
+			// bash keeps the terminal mode a job leaves behind when the job
+			// exits, and restores its own when the job dies of a signal:
+			// how the job ended decides whether echo comes back.
+			s.typeLine(`$W $CH sig -label a -noecho -exit-on INT -die`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			s.key(0x03)
+			s.settle("the prompt after Ctrl-C", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *observation) {
+			want(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+			if !strings.Contains(o.Stty, " echo ") {
+				t.Errorf("without locked-run, stty -a after the job = %q, want echo back on", o.Stty)
+			}
 		},
 	},
 }
