@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -77,12 +78,21 @@ func sigByName(name string) (syscall.Signal, error) {
 //	              read one key from it, restore the mode, exit 0.
 //	ttyprompt     write "pw: " to /dev/tty, read a line from it, exit 0.
 //	mark NAME     log "mark NAME" and exit 0 (scripts say how far they got).
+//	shell-exec PATH ARG...
+//	              execute PATH with every signal's action the default and
+//	              none blocked, as a terminal emulator starts a shell,
+//	              whatever the test process inherited (a CI runner may
+//	              start it with SIGINT or SIGHUP ignored, which bash and
+//	              everything it runs would inherit).
 func diffChildMain(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, "diff child: no program")
 		return 2
 	}
 	prog, args := args[0], args[1:]
+	if prog == "shell-exec" {
+		return shellExec(args)
+	}
 	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
 	label := fs.String("label", prog, "name in the events file")
 	exitOn := fs.String("exit-on", "", "comma-separated signals after which to end (after -linger)")
@@ -365,4 +375,30 @@ func ttyNoEcho() error {
 	}
 	tio.Lflag &^= unix.ECHO
 	return unix.IoctlSetTermios(int(tty.Fd()), unix.TCSETSW, tio)
+}
+
+func shellExec(args []string) int {
+	if len(args) == 0 {
+		return 2
+	}
+	// The thread that calls execve passes its signal mask on, so the
+	// mask set here is the one the shell gets.
+	runtime.LockOSThread()
+	var sa struct {
+		handler  uintptr
+		flags    uint64
+		restorer uintptr
+		mask     uint64
+	}
+	for sig := 1; sig < 65; sig++ {
+		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
+			continue
+		}
+		unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&sa)), 0, 8, 0, 0)
+	}
+	var none unix.Sigset_t
+	unix.PthreadSigmask(unix.SIG_SETMASK, &none, nil) //nolint:errcheck // an empty mask is always valid
+	err := unix.Exec(args[0], args, os.Environ())
+	fmt.Fprintln(os.Stderr, "diff child: exec", args[0], err)
+	return 127
 }

@@ -178,8 +178,13 @@ func newShell(t *testing.T, wrapped bool) *shell {
 	)
 	// LOCKED_RUN_DIFF_CHILD=1 is in bash's environment so that $CH is a
 	// child program wherever it runs; the test binary itself was started
-	// without it.
-	s.cmd = exec.Command("bash", "--norc", "--noprofile", "-i")
+	// without it. The shell is started through shell-exec, which gives it
+	// default signal actions.
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(testExe(t), "shell-exec", bash, "--norc", "--noprofile", "-i")
 	s.cmd.Env = env
 	s.cmd.Dir = dir
 	s.master, err = pty.StartWithAttrs(s.cmd, &pty.Winsize{Rows: 24, Cols: 200}, &syscall.SysProcAttr{Setsid: true, Setctty: true})
