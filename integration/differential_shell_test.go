@@ -34,7 +34,7 @@ const (
 	// a program starting under bash (and locked-run, built with -race),
 	// a signal arriving, a prompt coming back. Generous for a loaded
 	// two-core machine; a scenario only waits this long when the wrapper
-	// breaks it (a hang), and then the diffObs says so.
+	// breaks it (a hang), and then the observation says so.
 	diffWait = 10 * time.Second
 	// envDiffRun marks every process of one shell, so cleanup finds them
 	// all, whatever process group or session they moved to.
