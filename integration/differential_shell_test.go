@@ -427,7 +427,7 @@ func pollUntil(d time.Duration, cond func() bool) bool {
 // waitPrompt waits for a prompt after the last typed line.
 func (s *diffShell) waitPrompt(d time.Duration) bool { return pollUntil(d, s.prompted) }
 
-// fact records one step's result in the diffObs.
+// fact records one step's result in the observation.
 func (s *diffShell) fact(format string, args ...any) {
 	s.obs.Facts = append(s.obs.Facts, fmt.Sprintf(format, args...))
 }
