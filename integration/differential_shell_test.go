@@ -52,7 +52,7 @@ var noticeRE = regexp.MustCompile(`(?m)^(?:\[[0-9]+\][+-]? +)?(Stopped|Done|Exit
 // ansiRE matches the terminal control sequences bash and readline print.
 var ansiRE = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[=>])`)
 
-// shell is one interactive bash on its own pseudo-terminal.
+// diffShell is one interactive bash on its own pseudo-terminal.
 type diffShell struct {
 	t       *testing.T
 	wrapped bool   // commands run under locked-run
@@ -71,8 +71,8 @@ type diffShell struct {
 // diffObs is what one run of a scenario shows. Two runs, with and
 // without locked-run, must observe the same.
 type diffObs struct {
-	// Children is what each child program (by label, in order of first
-	// event) received and how it ended.
+	// Children is what each child program received and how it ended,
+	// sorted by label.
 	Children []childObs
 	// Marks are the "mark" events scripts logged, in order.
 	Marks []string
@@ -116,7 +116,7 @@ func diffTools(t *testing.T, more ...string) {
 	}
 }
 
-// newShell starts bash on a fresh 24x200 terminal and waits for its first
+// newDiffShell starts bash on a fresh 24x200 terminal and waits for its first
 // prompt. With wrapped, $W is a locked-run prefix; without, it is empty, so
 // the same typed line "$W $CH sig" runs the child bare or wrapped, and bash
 // shows the same job text both ways.
@@ -410,7 +410,7 @@ func (s *diffShell) output() string {
 // prompted reports whether a prompt appeared since the last typed line.
 func (s *diffShell) prompted() bool { return strings.Contains(s.output(), diffPrompt) }
 
-// until polls cond every 5 ms for at most d and reports whether it held.
+// pollUntil polls cond every 5 ms for at most d and reports whether it held.
 func pollUntil(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for {
@@ -558,7 +558,7 @@ func (s *diffShell) finish() {
 	s.obs.Children, s.obs.Marks = s.parseEvents()
 }
 
-// event is one line of the events file.
+// diffEvent is one line of the events file.
 type diffEvent struct {
 	at    time.Time
 	label string

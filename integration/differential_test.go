@@ -156,7 +156,7 @@ func sttyOnly(a, b string) []string {
 	return only
 }
 
-// want fails t unless the bare run's diffObs has got in field what.
+// wantBare fails t unless the bare run's diffObs has got in field what.
 func wantBare(t *testing.T, what string, got, wantv any) {
 	t.Helper()
 	if !reflect.DeepEqual(got, wantv) {
@@ -164,6 +164,7 @@ func wantBare(t *testing.T, what string, got, wantv any) {
 	}
 }
 
+// childNamed is the child labelled label in o, or an empty one.
 func childNamed(o *diffObs, label string) childObs {
 	for _, c := range o.Children {
 		if c.Label == label {
@@ -856,7 +857,7 @@ func boundCount(signals []string, sig string, lo, hi int) []string {
 	return rest
 }
 
-// writeFile writes a file in the shell's directory.
+// writeShellFile writes a file in the shell's directory.
 func writeShellFile(s *diffShell, name, content string, mode os.FileMode) {
 	s.t.Helper()
 	if err := os.WriteFile(filepath.Join(s.dir, name), []byte(content), mode); err != nil {
