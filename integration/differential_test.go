@@ -50,7 +50,7 @@ func TestDifferential(t *testing.T) {
 			if sc.bare != nil {
 				sc.bare(t, bare)
 				if t.Failed() {
-					t.Logf("bare diffObs:\n%s", bare)
+					t.Logf("bare observation:\n%s", bare)
 					return
 				}
 			}
@@ -74,7 +74,7 @@ func TestDifferential(t *testing.T) {
 	}
 }
 
-// runScenario runs sc once on a fresh shell and returns its diffObs.
+// runScenario runs sc once on a fresh shell and returns what it observed.
 func runScenario(t *testing.T, sc diffScenario, wrapped bool) *diffObs {
 	t.Helper()
 	s := newDiffShell(t, wrapped)
@@ -100,20 +100,17 @@ func compareObs(bare, wrapped *diffObs) string {
 			fmt.Fprintf(&b, "%s:\n\twithout: %v\n\twith:    %v\n", what, x, y)
 		}
 	}
-	n := max(len(bare.Children), len(wrapped.Children))
-	for i := range n {
-		var x, y childObs
-		if i < len(bare.Children) {
-			x = bare.Children[i]
+	var labels []string
+	seen := map[string]bool{}
+	for _, c := range append(append([]childObs{}, bare.Children...), wrapped.Children...) {
+		if !seen[c.Label] {
+			seen[c.Label] = true
+			labels = append(labels, c.Label)
 		}
-		if i < len(wrapped.Children) {
-			y = wrapped.Children[i]
-		}
-		label := x.Label
-		if label == "" {
-			label = y.Label
-		}
-		diff("child "+label, x.String(), y.String())
+	}
+	sort.Strings(labels)
+	for _, l := range labels {
+		diff("child "+l, childNamed(bare, l).String(), childNamed(wrapped, l).String())
 	}
 	diff("marks", bare.Marks, wrapped.Marks)
 	diff("facts", bare.Facts, wrapped.Facts)
@@ -156,7 +153,7 @@ func sttyOnly(a, b string) []string {
 	return only
 }
 
-// wantBare fails t unless the bare run's diffObs has got in field what.
+// wantBare fails t unless what the bare run observed in what is wantv.
 func wantBare(t *testing.T, what string, got, wantv any) {
 	t.Helper()
 	if !reflect.DeepEqual(got, wantv) {
