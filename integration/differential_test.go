@@ -495,6 +495,28 @@ var diffScenarios = []diffScenario{
 		},
 	},
 	{
+		name:  "SIGINT to every process of the job, the command first, reaches it as often as without the wrapper",
+		issue: "item 6",
+		run: func(s *diffShell) {
+			s.typeLine(`$W $CH sig -label a -exit-on INT -die`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			// The same, in the other order: the command first, locked-run
+			// and its helpers after it.
+			tree := s.tree()
+			for i := len(tree) - 1; i >= 0; i-- {
+				s.signalPid(tree[i].pid, syscall.SIGINT)
+			}
+			s.settle("the prompt after SIGINT", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"INT"})
+			wantBare(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		},
+	},
+	{
 		name:  "SIGUSR1 to the command does not reach the worker its bash script runs",
 		issue: "item 7",
 		run: func(s *diffShell) {
