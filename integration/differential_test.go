@@ -503,10 +503,20 @@ var diffScenarios = []diffScenario{
 				return
 			}
 			// The same, in the other order: the command first, locked-run
-			// and its helpers after it.
+			// and its helpers once the command has handled its copy (as a
+			// kill loop that gets preempted would), so that a copy
+			// forwarded to it cannot merge with the first and hide.
+			pid := s.childPid("a")
+			s.signalPid(pid, syscall.SIGINT)
+			if !s.expectEvent("a", "sig INT") {
+				s.status()
+				return
+			}
 			tree := s.tree()
 			for i := len(tree) - 1; i >= 0; i-- {
-				s.signalPid(tree[i].pid, syscall.SIGINT)
+				if tree[i].pid != pid {
+					s.signalPid(tree[i].pid, syscall.SIGINT)
+				}
 			}
 			s.settle("the prompt after SIGINT", s.prompted)
 			s.status()
