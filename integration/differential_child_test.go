@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime"
 	"strconv"
@@ -85,6 +86,11 @@ func sigByName(name string) (syscall.Signal, error) {
 //	              read one key from it, restore the mode, exit 0.
 //	ttyprompt     write "pw: " to /dev/tty, read a line from it, exit 0.
 //	mark NAME     log "mark NAME" and exit 0 (scripts say how far they got).
+//	badwrap CMD ARG...
+//	              a wrapper as naive as locked-run once was, to show that
+//	              the harness tells: it runs CMD in its own process group,
+//	              forwards the signals it gets, exits 128+N when CMD dies
+//	              of signal N, and runs CMD with exec, not execvp.
 //	shell-exec PATH ARG...
 //	              execute PATH with every signal's action the default and
 //	              none blocked, as a terminal emulator starts a shell,
@@ -97,8 +103,11 @@ func diffChildMain(args []string) int {
 		return 2
 	}
 	prog, args := args[0], args[1:]
-	if prog == "shell-exec" {
+	switch prog {
+	case "shell-exec":
 		return shellExec(args)
+	case "badwrap":
+		return badWrap(args)
 	}
 	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
 	label := fs.String("label", prog, "name in the events file")
@@ -412,4 +421,36 @@ func shellExec(args []string) int {
 	err := unix.Exec(args[0], args, os.Environ())
 	fmt.Fprintln(os.Stderr, "diff child: exec", args[0], err)
 	return 127
+}
+
+func badWrap(args []string) int {
+	if len(args) == 0 {
+		return 2
+	}
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "badwrap:", err)
+		return 126
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-ch:
+				cmd.Process.Signal(s) //nolint:errcheck // gone is fine
+			case <-done:
+				return
+			}
+		}
+	}()
+	cmd.Wait() //nolint:errcheck // the status says it
+	close(done)
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
 }

@@ -121,6 +121,12 @@ func diffTools(t *testing.T, more ...string) {
 // the same typed line "$W $CH sig" runs the child bare or wrapped, and bash
 // shows the same job text both ways.
 func newDiffShell(t *testing.T, wrapped bool) *diffShell {
+	return newShellWith(t, wrapped, "")
+}
+
+// newShellWith is newDiffShell with $W and $W2 set to wrapper instead of
+// locked-run when wrapper is not empty.
+func newShellWith(t *testing.T, wrapped bool, wrapper string) *diffShell {
 	t.Helper()
 	// Unix socket and terminal paths stay short; the temp dir may be long.
 	dir, err := os.MkdirTemp("", "diff")
@@ -148,6 +154,9 @@ func newDiffShell(t *testing.T, wrapped bool) *diffShell {
 		// A second, nested locked-run needs a key of its own: without
 		// one it would take the outer one's from LOCKED_RUN_KEY.
 		w2 = binPath + " --local --lock-dir " + lockDir + " --key inner --"
+	}
+	if wrapped && wrapper != "" {
+		w, w2 = wrapper, wrapper
 	}
 	var env []string
 	for _, kv := range os.Environ() {

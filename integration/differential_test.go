@@ -74,10 +74,47 @@ func TestDifferential(t *testing.T) {
 	}
 }
 
+// TestDifferentialCatchesANaiveWrapper runs scenarios with a wrapper known
+// not to be transparent in place of locked-run, and fails unless the harness
+// tells the difference: whatever locked-run becomes, the comparison itself
+// can fail.
+func TestDifferentialCatchesANaiveWrapper(t *testing.T) {
+	diffTools(t)
+	for _, name := range []string{"Ctrl-C stops a for loop", "a script without #! runs with /bin/sh"} {
+		t.Run(name, func(t *testing.T) {
+			var sc diffScenario
+			for _, s := range diffScenarios {
+				if s.name == name {
+					sc = s
+				}
+			}
+			if sc.run == nil {
+				t.Fatalf("no scenario %q", name)
+			}
+			bare := runScenarioWith(t, sc, false, "")
+			naive := runScenarioWith(t, sc, true, testExe(t)+" badwrap")
+			if t.Failed() {
+				return
+			}
+			d := compareObs(bare, naive)
+			if d == "" {
+				t.Fatalf("the harness saw no difference with a wrapper that turns death by a signal into an exit code and cannot run a script without #!")
+			}
+			t.Logf("told the naive wrapper apart:\n%s", d)
+		})
+	}
+}
+
 // runScenario runs sc once on a fresh shell and returns what it observed.
 func runScenario(t *testing.T, sc diffScenario, wrapped bool) *diffObs {
 	t.Helper()
-	s := newDiffShell(t, wrapped)
+	return runScenarioWith(t, sc, wrapped, "")
+}
+
+// runScenarioWith is runScenario with another wrapper than locked-run.
+func runScenarioWith(t *testing.T, sc diffScenario, wrapped bool, wrapper string) *diffObs {
+	t.Helper()
+	s := newShellWith(t, wrapped, wrapper)
 	sc.run(s)
 	s.finish()
 	return s.obs
