@@ -8,6 +8,13 @@ package integration
 //
 // Lines are short and written with a single write(2) on an O_APPEND file, so
 // the lines of several processes never mix.
+//
+// Counting signals has one blind spot, shared with any program: two copies
+// of a standard signal that arrive before the first is handled are one (the
+// kernel keeps one pending, and Go's runtime hands signals over as a set).
+// A count of two is proof of a duplicate; a count of one is proof only that
+// no duplicate came late. In practice a wrapper's forwarded copy comes after
+// the child has handled the kernel's, and the scenarios see it.
 
 import (
 	"bufio"
@@ -15,7 +22,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -77,22 +86,44 @@ func sigByName(name string) (syscall.Signal, error) {
 //	              read one key from it, restore the mode, exit 0.
 //	ttyprompt     write "pw: " to /dev/tty, read a line from it, exit 0.
 //	mark NAME     log "mark NAME" and exit 0 (scripts say how far they got).
+//	badwrap CMD ARG...
+//	              a wrapper as naive as locked-run once was, to show that
+//	              the harness tells: it runs CMD in its own process group,
+//	              forwards the signals it gets, exits 128+N when CMD dies
+//	              of signal N, and runs CMD with exec, not execvp.
+//	shell-exec PATH ARG...
+//	              execute PATH with every signal's action the default and
+//	              none blocked, as a terminal emulator starts a shell,
+//	              whatever the test process inherited (a CI runner may
+//	              start it with SIGINT or SIGHUP ignored, which bash and
+//	              everything it runs would inherit).
 func diffChildMain(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, "diff child: no program")
 		return 2
 	}
 	prog, args := args[0], args[1:]
+	switch prog {
+	case "shell-exec":
+		return shellExec(args)
+	case "badwrap":
+		return badWrap(args)
+	}
 	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
 	label := fs.String("label", prog, "name in the events file")
 	exitOn := fs.String("exit-on", "", "comma-separated signals after which to end (after -linger)")
 	dieOn := fs.String("die-on", "", "comma-separated signals that kill at once, as their default action would")
 	die := fs.Bool("die", false, "end by dying of the -exit-on signal instead of exiting")
 	code := fs.Int("code", 0, "exit code when ending by -exit-on or -read")
-	linger := fs.Duration("linger", 400*time.Millisecond, "how long to keep counting signals after an -exit-on one")
+	// A forwarded copy of a signal the child already got comes from
+	// locked-run within milliseconds, or up to its witness window (150 ms
+	// in the runner's design) later; half a second covers both on a
+	// loaded machine.
+	linger := fs.Duration("linger", 500*time.Millisecond, "how long to keep counting signals after an -exit-on one")
 	life := fs.Duration("life", 30*time.Second, "safety net: exit 99 after this long")
 	read := fs.Bool("read", false, "read one line from stdin, log it, and exit -code")
 	prompt := fs.String("prompt", "", "with -read, print this on stdout first")
+	noecho := fs.Bool("noecho", false, "turn the terminal's echo off first, as a password prompt does, and leave it off")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -107,6 +138,12 @@ func diffChildMain(args []string) int {
 	}
 	switch prog {
 	case "sig":
+		if *noecho {
+			if err := ttyNoEcho(); err != nil {
+				fmt.Fprintln(os.Stderr, "diff child:", err)
+				return 2
+			}
+		}
 		if *read && *prompt != "" {
 			os.Stdout.WriteString(*prompt)
 		}
@@ -155,6 +192,9 @@ func diffSig(log *diffLog, exitOn, dieOn string, die bool, code int, linger, lif
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGCONT, syscall.SIGWINCH)
 	log.event("start pgid=%d tpgid=%d", unix.Getpgrp(), ttyForeground())
+	// Ready before reading: a read from the terminal in the background
+	// stops the whole process at once (SIGTTIN).
+	log.event("ready")
 	lines := make(chan string, 1)
 	if read {
 		go func() {
@@ -162,7 +202,6 @@ func diffSig(log *diffLog, exitOn, dieOn string, die bool, code int, linger, lif
 			lines <- strings.TrimRight(l, "\r\n")
 		}()
 	}
-	log.event("ready")
 	var (
 		lingering <-chan time.Time
 		ending    syscall.Signal
@@ -341,4 +380,77 @@ func diffTTYPrompt(log *diffLog) int {
 	log.event("line %s", strings.TrimRight(l, "\r\n"))
 	log.event("exit 0")
 	return 0
+}
+
+// ttyNoEcho turns the controlling terminal's echo off.
+func ttyNoEcho() error {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer tty.Close()
+	tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		return err
+	}
+	tio.Lflag &^= unix.ECHO
+	return unix.IoctlSetTermios(int(tty.Fd()), unix.TCSETSW, tio)
+}
+
+func shellExec(args []string) int {
+	if len(args) == 0 {
+		return 2
+	}
+	// The thread that calls execve passes its signal mask on, so the
+	// mask set here is the one the shell gets.
+	runtime.LockOSThread()
+	var sa struct {
+		handler  uintptr
+		flags    uint64
+		restorer uintptr
+		mask     uint64
+	}
+	for sig := 1; sig < 65; sig++ {
+		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
+			continue
+		}
+		unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&sa)), 0, 8, 0, 0)
+	}
+	var none unix.Sigset_t
+	unix.PthreadSigmask(unix.SIG_SETMASK, &none, nil) //nolint:errcheck // an empty mask is always valid
+	err := unix.Exec(args[0], args, os.Environ())
+	fmt.Fprintln(os.Stderr, "diff child: exec", args[0], err)
+	return 127
+}
+
+func badWrap(args []string) int {
+	if len(args) == 0 {
+		return 2
+	}
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "badwrap:", err)
+		return 126
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-ch:
+				cmd.Process.Signal(s) //nolint:errcheck // gone is fine
+			case <-done:
+				return
+			}
+		}
+	}()
+	cmd.Wait() //nolint:errcheck // the status says it
+	close(done)
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
 }

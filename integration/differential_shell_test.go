@@ -52,8 +52,8 @@ var noticeRE = regexp.MustCompile(`(?m)^(?:\[[0-9]+\][+-]? +)?(Stopped|Done|Exit
 // ansiRE matches the terminal control sequences bash and readline print.
 var ansiRE = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[=>])`)
 
-// shell is one interactive bash on its own pseudo-terminal.
-type shell struct {
+// diffShell is one interactive bash on its own pseudo-terminal.
+type diffShell struct {
 	t       *testing.T
 	wrapped bool   // commands run under locked-run
 	dir     string // the shell's working directory, private to this run
@@ -65,14 +65,14 @@ type shell struct {
 	copied  chan struct{}
 	mark    int  // screen offset where the current command's output starts
 	hungUp  bool // the terminal was closed: nothing more can be typed
-	obs     *observation
+	obs     *diffObs
 }
 
-// observation is what one run of a scenario shows. Two runs, with and
+// diffObs is what one run of a scenario shows. Two runs, with and
 // without locked-run, must observe the same.
-type observation struct {
-	// Children is what each child program (by label, in order of first
-	// event) received and how it ended.
+type diffObs struct {
+	// Children is what each child program received and how it ended,
+	// sorted by label.
 	Children []childObs
 	// Marks are the "mark" events scripts logged, in order.
 	Marks []string
@@ -116,11 +116,17 @@ func diffTools(t *testing.T, more ...string) {
 	}
 }
 
-// newShell starts bash on a fresh 24x200 terminal and waits for its first
+// newDiffShell starts bash on a fresh 24x200 terminal and waits for its first
 // prompt. With wrapped, $W is a locked-run prefix; without, it is empty, so
 // the same typed line "$W $CH sig" runs the child bare or wrapped, and bash
 // shows the same job text both ways.
-func newShell(t *testing.T, wrapped bool) *shell {
+func newDiffShell(t *testing.T, wrapped bool) *diffShell {
+	return newShellWith(t, wrapped, "")
+}
+
+// newShellWith is newDiffShell with $W and $W2 set to wrapper instead of
+// locked-run when wrapper is not empty.
+func newShellWith(t *testing.T, wrapped bool, wrapper string) *diffShell {
 	t.Helper()
 	// Unix socket and terminal paths stay short; the temp dir may be long.
 	dir, err := os.MkdirTemp("", "diff")
@@ -132,7 +138,7 @@ func newShell(t *testing.T, wrapped bool) *shell {
 	if err := os.Mkdir(lockDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	s := &shell{
+	s := &diffShell{
 		t:       t,
 		wrapped: wrapped,
 		dir:     dir,
@@ -140,11 +146,17 @@ func newShell(t *testing.T, wrapped bool) *shell {
 		runID:   fmt.Sprintf("%d-%s", os.Getpid(), filepath.Base(dir)),
 		screen:  &ptyOutput{},
 		copied:  make(chan struct{}),
-		obs:     &observation{},
+		obs:     &diffObs{},
 	}
-	w := ""
+	w, w2 := "", ""
 	if wrapped {
 		w = binPath + " --local --lock-dir " + lockDir + " --"
+		// A second, nested locked-run needs a key of its own: without
+		// one it would take the outer one's from LOCKED_RUN_KEY.
+		w2 = binPath + " --local --lock-dir " + lockDir + " --key inner --"
+	}
+	if wrapped && wrapper != "" {
+		w, w2 = wrapper, wrapper
 	}
 	var env []string
 	for _, kv := range os.Environ() {
@@ -163,6 +175,7 @@ func newShell(t *testing.T, wrapped bool) *shell {
 		"INPUTRC=/dev/null",
 		"LC_ALL=C",
 		"W="+w,
+		"W2="+w2,
 		"CH="+testExe(t),
 		"D="+dir,
 		envDiffChild+"=1",
@@ -174,8 +187,13 @@ func newShell(t *testing.T, wrapped bool) *shell {
 	)
 	// LOCKED_RUN_DIFF_CHILD=1 is in bash's environment so that $CH is a
 	// child program wherever it runs; the test binary itself was started
-	// without it.
-	s.cmd = exec.Command("bash", "--norc", "--noprofile", "-i")
+	// without it. The shell is started through shell-exec, which gives it
+	// default signal actions.
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(testExe(t), "shell-exec", bash, "--norc", "--noprofile", "-i")
 	s.cmd.Env = env
 	s.cmd.Dir = dir
 	s.master, err = pty.StartWithAttrs(s.cmd, &pty.Winsize{Rows: 24, Cols: 200}, &syscall.SysProcAttr{Setsid: true, Setctty: true})
@@ -205,7 +223,7 @@ func newShell(t *testing.T, wrapped bool) *shell {
 
 // close kills everything the shell started and the shell, and closes the
 // terminal.
-func (s *shell) close() {
+func (s *diffShell) close() {
 	s.killAll(true)
 	s.master.Close()
 	if s.cmd.ProcessState == nil {
@@ -217,7 +235,7 @@ func (s *shell) close() {
 	}
 }
 
-func (s *shell) mode() string {
+func (s *diffShell) mode() string {
 	if s.wrapped {
 		return "wrapped"
 	}
@@ -226,9 +244,9 @@ func (s *shell) mode() string {
 
 // procs returns the live (not zombie) processes of this shell: every process
 // whose environment carries its run id, the shell included when shell is set.
-func (s *shell) procs(shell bool) []procInfo {
+func (s *diffShell) procs(shell bool) []diffProc {
 	want := []byte(envDiffRun + "=" + s.runID + "\x00")
-	var out []procInfo
+	var out []diffProc
 	names, _ := filepath.Glob("/proc/[0-9]*/environ")
 	for _, n := range names {
 		pid, err := strconv.Atoi(strings.Split(n, "/")[2])
@@ -239,7 +257,7 @@ func (s *shell) procs(shell bool) []procInfo {
 		if err != nil || !bytes.Contains(b, want) {
 			continue
 		}
-		if p, ok := readProc(pid); ok && p.state != 'Z' && p.state != 'X' {
+		if p, ok := readDiffProc(pid); ok && p.state != 'Z' && p.state != 'X' {
 			out = append(out, p)
 		}
 	}
@@ -251,15 +269,15 @@ func (s *shell) procs(shell bool) []procInfo {
 // environment: what systemd's KillMode=control-group or a CI runner's
 // cancellation would signal (helpers with an environment of their own
 // included).
-func (s *shell) tree() []procInfo {
-	var all []procInfo
+func (s *diffShell) tree() []diffProc {
+	var all []diffProc
 	names, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, n := range names {
 		pid, err := strconv.Atoi(strings.Split(n, "/")[2])
 		if err != nil {
 			continue
 		}
-		if p, ok := readProc(pid); ok {
+		if p, ok := readDiffProc(pid); ok {
 			all = append(all, p)
 		}
 	}
@@ -273,7 +291,7 @@ func (s *shell) tree() []procInfo {
 			}
 		}
 	}
-	var out []procInfo
+	var out []diffProc
 	for _, p := range all {
 		if in[p.pid] && p.pid != s.cmd.Process.Pid && p.state != 'Z' && p.state != 'X' {
 			out = append(out, p)
@@ -283,35 +301,35 @@ func (s *shell) tree() []procInfo {
 	return out
 }
 
-// procInfo is a line of /proc/PID/stat.
-type procInfo struct {
+// diffProc is a line of /proc/PID/stat.
+type diffProc struct {
 	pid, ppid, pgrp int
 	state           byte
 	comm            string
 }
 
-func readProc(pid int) (procInfo, bool) {
+func readDiffProc(pid int) (diffProc, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return procInfo{}, false
+		return diffProc{}, false
 	}
 	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
 	if open < 0 || end < 0 {
-		return procInfo{}, false
+		return diffProc{}, false
 	}
 	f := strings.Fields(string(b[end+1:]))
 	if len(f) < 3 {
-		return procInfo{}, false
+		return diffProc{}, false
 	}
 	ppid, _ := strconv.Atoi(f[1])
 	pgrp, _ := strconv.Atoi(f[2])
-	return procInfo{pid: pid, ppid: ppid, pgrp: pgrp, state: f[0][0], comm: string(b[open+1 : end])}, true
+	return diffProc{pid: pid, ppid: ppid, pgrp: pgrp, state: f[0][0], comm: string(b[open+1 : end])}, true
 }
 
 // killAll SIGKILLs every process of the shell but the shell (with shell, the
 // shell too), scanning again while it finds some, since one may be starting
 // another.
-func (s *shell) killAll(shell bool) {
+func (s *diffShell) killAll(shell bool) {
 	for range 20 {
 		ps := append(s.procs(shell), s.tree()...)
 		if len(ps) == 0 {
@@ -328,7 +346,7 @@ func (s *shell) killAll(shell bool) {
 // command's. Anything typed before and not read is thrown away first: a key
 // meant for a program that got stopped before reading it must not become
 // part of the next command.
-func (s *shell) typeLine(line string) {
+func (s *diffShell) typeLine(line string) {
 	s.t.Helper()
 	s.flushInput()
 	s.markNow()
@@ -340,7 +358,7 @@ func (s *shell) typeLine(line string) {
 }
 
 // markNow makes what the terminal shows from now on the current command's.
-func (s *shell) markNow() { s.mark = len(s.screen.String()) }
+func (s *diffShell) markNow() { s.mark = len(s.screen.String()) }
 
 // page drives a pager (what) that the line just typed started. running says
 // whether it runs, up whether it also has the terminal in raw mode. Once it
@@ -348,10 +366,10 @@ func (s *shell) markNow() { s.mark = len(s.screen.String()) }
 // and brought back with fg, as the user in the issue did; a pager that runs
 // while the terminal stays in line mode (less continued after a stop it did
 // not catch) is recorded and quit with q and Enter.
-func (s *shell) page(what string, running, up func() bool) {
+func (s *diffShell) page(what string, running, up func() bool) {
 	s.t.Helper()
 	for range 3 {
-		if !until(diffWait, func() bool { return up() || s.prompted() }) {
+		if !pollUntil(diffWait, func() bool { return up() || s.prompted() }) {
 			if running() {
 				s.fact("%s runs with the terminal in line mode", what)
 				s.typeLine("q")
@@ -382,7 +400,7 @@ func (s *shell) page(what string, running, up func() bool) {
 }
 
 // key types one key, such as 0x03 (Ctrl-C).
-func (s *shell) key(b byte) {
+func (s *diffShell) key(b byte) {
 	s.t.Helper()
 	if _, err := s.master.Write([]byte{b}); err != nil {
 		s.t.Fatalf("type %q: %v", b, err)
@@ -390,7 +408,7 @@ func (s *shell) key(b byte) {
 }
 
 // output is what the terminal showed since the last typed line.
-func (s *shell) output() string {
+func (s *diffShell) output() string {
 	all := s.screen.String()
 	if s.mark > len(all) {
 		return ""
@@ -399,10 +417,10 @@ func (s *shell) output() string {
 }
 
 // prompted reports whether a prompt appeared since the last typed line.
-func (s *shell) prompted() bool { return strings.Contains(s.output(), diffPrompt) }
+func (s *diffShell) prompted() bool { return strings.Contains(s.output(), diffPrompt) }
 
-// until polls cond every 5 ms for at most d and reports whether it held.
-func until(d time.Duration, cond func() bool) bool {
+// pollUntil polls cond every 5 ms for at most d and reports whether it held.
+func pollUntil(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for {
 		if cond() {
@@ -416,16 +434,16 @@ func until(d time.Duration, cond func() bool) bool {
 }
 
 // waitPrompt waits for a prompt after the last typed line.
-func (s *shell) waitPrompt(d time.Duration) bool { return until(d, s.prompted) }
+func (s *diffShell) waitPrompt(d time.Duration) bool { return pollUntil(d, s.prompted) }
 
 // fact records one step's result in the observation.
-func (s *shell) fact(format string, args ...any) {
+func (s *diffShell) fact(format string, args ...any) {
 	s.obs.Facts = append(s.obs.Facts, fmt.Sprintf(format, args...))
 }
 
 // command types line and waits for the prompt after it, recording whether
 // it came back (a hang is recovered from by killing the job).
-func (s *shell) command(line string) {
+func (s *diffShell) command(line string) {
 	s.t.Helper()
 	s.typeLine(line)
 	s.settle("the prompt after "+line, s.prompted)
@@ -433,20 +451,32 @@ func (s *shell) command(line string) {
 
 // settle waits for cond; when it does not come, it records that the shell
 // hung there, kills every process but the shell, and waits for the prompt.
-func (s *shell) settle(what string, cond func() bool) bool {
+func (s *diffShell) settle(what string, cond func() bool) bool {
 	s.t.Helper()
-	if until(diffWait, cond) {
+	if pollUntil(diffWait, cond) {
 		return true
 	}
 	s.fact("hung waiting for %s", what)
+	s.logTree("hung waiting for " + what)
 	s.recover()
 	return false
+}
+
+// logTree logs the shell's processes, for whoever debugs a hang.
+func (s *diffShell) logTree(when string) {
+	var b strings.Builder
+	fg := s.foreground()
+	fmt.Fprintf(&b, "%s run, %s: shell %d, terminal's foreground group %d\n", s.mode(), when, s.cmd.Process.Pid, fg)
+	for _, p := range s.tree() {
+		fmt.Fprintf(&b, "\tpid %d ppid %d pgrp %d state %c %s\n", p.pid, p.ppid, p.pgrp, p.state, p.comm)
+	}
+	s.t.Log(b.String())
 }
 
 // recover kills everything but the shell, throws away what was typed and
 // not read (an answer meant for a child must not become a command), and
 // waits for the shell's prompt.
-func (s *shell) recover() {
+func (s *diffShell) recover() {
 	s.t.Helper()
 	s.killAll(false)
 	s.flushInput()
@@ -462,10 +492,10 @@ func (s *shell) recover() {
 
 // status types a line that prints the last command's $? and PIPESTATUS and
 // records them.
-func (s *shell) status() {
+func (s *diffShell) status() {
 	s.t.Helper()
 	s.typeLine(`echo "@S@$?:${PIPESTATUS[*]}@E@"`)
-	if !until(diffWait, func() bool { return statusRE.MatchString(s.output()) && s.prompted() }) {
+	if !pollUntil(diffWait, func() bool { return statusRE.MatchString(s.output()) && s.prompted() }) {
 		s.t.Fatalf("%s run: no status line; terminal:\n%s", s.mode(), s.screen.String())
 	}
 	m := statusRE.FindStringSubmatch(s.output())
@@ -474,7 +504,7 @@ func (s *shell) status() {
 
 // stoppedness says whether all of the shell's other processes are stopped,
 // none is, or some are.
-func (s *shell) stoppedness() string {
+func (s *diffShell) stoppedness() string {
 	ps := s.procs(false)
 	stopped := 0
 	for _, p := range ps {
@@ -495,7 +525,7 @@ func (s *shell) stoppedness() string {
 
 // top is the pid of the command the shell started (bash's direct child that
 // is not a subshell of its own): the child itself, or locked-run.
-func (s *shell) top() int {
+func (s *diffShell) top() int {
 	for _, p := range s.procs(false) {
 		if p.ppid == s.cmd.Process.Pid {
 			return p.pid
@@ -506,7 +536,7 @@ func (s *shell) top() int {
 
 // finish records bash's notices, the terminal's foreground group and
 // `stty -a`, then the children's events.
-func (s *shell) finish() {
+func (s *diffShell) finish() {
 	s.t.Helper()
 	plain := ansiRE.ReplaceAllString(strings.ReplaceAll(s.screen.String(), "\r", ""), "")
 	// The terminal echoes a typed Ctrl-C as "^C" before bash's notice.
@@ -537,21 +567,21 @@ func (s *shell) finish() {
 	s.obs.Children, s.obs.Marks = s.parseEvents()
 }
 
-// event is one line of the events file.
-type event struct {
+// diffEvent is one line of the events file.
+type diffEvent struct {
 	at    time.Time
 	label string
 	pid   int
 	what  string // "sig INT", "exit 0", ...
 }
 
-func (s *shell) readEvents() []event {
+func (s *diffShell) readEvents() []diffEvent {
 	f, err := os.Open(s.events)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	var evs []event
+	var evs []diffEvent
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		f := strings.SplitN(sc.Text(), " ", 4)
@@ -560,21 +590,21 @@ func (s *shell) readEvents() []event {
 		}
 		ns, _ := strconv.ParseInt(f[0], 10, 64)
 		pid, _ := strconv.Atoi(f[2])
-		evs = append(evs, event{at: time.Unix(0, ns), label: f[1], pid: pid, what: f[3]})
+		evs = append(evs, diffEvent{at: time.Unix(0, ns), label: f[1], pid: pid, what: f[3]})
 	}
 	return evs
 }
 
-func (s *shell) eventsText() string {
+func (s *diffShell) eventsText() string {
 	b, _ := os.ReadFile(s.events)
 	return string(b)
 }
 
 // waitEvent waits for an event of the child labelled label whose text
 // starts with prefix, the n-th such (1-based), and returns it.
-func (s *shell) waitEvent(label, prefix string, n int, d time.Duration) (event, bool) {
-	var found event
-	ok := until(d, func() bool {
+func (s *diffShell) waitEvent(label, prefix string, n int, d time.Duration) (diffEvent, bool) {
+	var found diffEvent
+	ok := pollUntil(d, func() bool {
 		k := 0
 		for _, e := range s.readEvents() {
 			if e.label == label && strings.HasPrefix(e.what, prefix) {
@@ -592,11 +622,12 @@ func (s *shell) waitEvent(label, prefix string, n int, d time.Duration) (event, 
 
 // ready waits for the child labelled label to be ready (its handlers are
 // installed), recording a hang otherwise.
-func (s *shell) ready(label string) (event, bool) {
+func (s *diffShell) ready(label string) (diffEvent, bool) {
 	s.t.Helper()
 	e, ok := s.waitEvent(label, "ready", 1, diffWait)
 	if !ok {
 		s.fact("%s never ready", label)
+		s.logTree(label + " never ready")
 		s.recover()
 	}
 	return e, ok
@@ -604,10 +635,11 @@ func (s *shell) ready(label string) (event, bool) {
 
 // expectEvent waits for an event, recording a hang (and recovering) when it
 // does not come.
-func (s *shell) expectEvent(label, prefix string) bool {
+func (s *diffShell) expectEvent(label, prefix string) bool {
 	s.t.Helper()
 	if _, ok := s.waitEvent(label, prefix, 1, diffWait); !ok {
 		s.fact("no %q from %s", prefix, label)
+		s.logTree(fmt.Sprintf("no %q from %s", prefix, label))
 		s.recover()
 		return false
 	}
@@ -615,7 +647,7 @@ func (s *shell) expectEvent(label, prefix string) bool {
 }
 
 // childPid returns the pid of the child labelled label, from its start event.
-func (s *shell) childPid(label string) int {
+func (s *diffShell) childPid(label string) int {
 	for _, e := range s.readEvents() {
 		if e.label == label && strings.HasPrefix(e.what, "start") {
 			return e.pid
@@ -624,7 +656,7 @@ func (s *shell) childPid(label string) int {
 	return 0
 }
 
-func (s *shell) parseEvents() ([]childObs, []string) {
+func (s *diffShell) parseEvents() ([]childObs, []string) {
 	var (
 		children []childObs
 		marks    []string
@@ -656,6 +688,8 @@ func (s *shell) parseEvents() ([]childObs, []string) {
 			}
 		}
 	}
+	// Children of one pipeline start in any order.
+	sort.SliceStable(children, func(i, j int) bool { return children[i].Label < children[j].Label })
 	for i := range children {
 		// Go's signal delivery merges and reorders signals that arrive
 		// close together (it hands them over by number), so only the
@@ -665,10 +699,11 @@ func (s *shell) parseEvents() ([]childObs, []string) {
 	return children, marks
 }
 
-// signalPid sends sig to pid, as kill(1) from another terminal would.
-func (s *shell) signalPid(pid int, sig syscall.Signal) {
+// signalPid sends sig to pid (a process group when negative), as kill(1)
+// from another terminal would.
+func (s *diffShell) signalPid(pid int, sig syscall.Signal) {
 	s.t.Helper()
-	if pid <= 0 {
+	if pid == 0 || pid == -1 {
 		s.t.Fatalf("%s run: no process to send %v to", s.mode(), sig)
 	}
 	if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
@@ -677,7 +712,7 @@ func (s *shell) signalPid(pid int, sig syscall.Signal) {
 }
 
 // flushInput discards what was typed at the terminal and not read yet.
-func (s *shell) flushInput() {
+func (s *diffShell) flushInput() {
 	var n int
 	if err := s.ioctl(func(fd int) (err error) { n, err = unix.IoctlGetInt(fd, unix.TIOCGPTN); return err }); err != nil {
 		return
@@ -694,20 +729,20 @@ func (s *shell) flushInput() {
 // state want ("all stopped", "none stopped", ...), then records their state
 // as seen. The kernel gives no event for a process being continued by
 // someone else, so this polls.
-func (s *shell) statesUntil(when, want string, d time.Duration) {
+func (s *diffShell) statesUntil(when, want string, d time.Duration) {
 	got := ""
-	until(d, func() bool { got = s.stoppedness(); return got == want })
+	pollUntil(d, func() bool { got = s.stoppedness(); return got == want })
 	s.fact("%s: %s", when, got)
 }
 
 // hangUp closes the terminal's master side, as closing a terminal window or
 // losing an ssh connection does: the kernel hangs the terminal up.
-func (s *shell) hangUp() {
+func (s *diffShell) hangUp() {
 	s.hungUp = true
 	s.master.Close()
 }
 
-func (s *shell) pollableMaster() error {
+func (s *diffShell) pollableMaster() error {
 	fd, err := unix.Dup(int(s.master.Fd()))
 	if err != nil {
 		return err
@@ -723,7 +758,7 @@ func (s *shell) pollableMaster() error {
 }
 
 // ioctl runs fn on the master's descriptor without making it blocking.
-func (s *shell) ioctl(fn func(fd int) error) error {
+func (s *diffShell) ioctl(fn func(fd int) error) error {
 	rc, err := s.master.SyscallConn()
 	if err != nil {
 		return err
@@ -736,7 +771,7 @@ func (s *shell) ioctl(fn func(fd int) error) error {
 }
 
 // resize sets the terminal's size, as a terminal window being resized does.
-func (s *shell) resize(rows, cols uint16) {
+func (s *diffShell) resize(rows, cols uint16) {
 	s.t.Helper()
 	err := s.ioctl(func(fd int) error {
 		return unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
@@ -748,7 +783,7 @@ func (s *shell) resize(rows, cols uint16) {
 
 // ttyRaw reports whether the terminal is in raw mode (canonical input off),
 // as a pager or an editor sets it, read from the terminal's own side.
-func (s *shell) ttyRaw() bool {
+func (s *diffShell) ttyRaw() bool {
 	var n int
 	if err := s.ioctl(func(fd int) (err error) { n, err = unix.IoctlGetInt(fd, unix.TIOCGPTN); return err }); err != nil {
 		return false
@@ -763,7 +798,7 @@ func (s *shell) ttyRaw() bool {
 }
 
 // running reports whether a process named comm runs among the shell's.
-func (s *shell) running(comm string) bool {
+func (s *diffShell) running(comm string) bool {
 	for _, p := range s.tree() {
 		if p.comm == comm && p.state != 'T' {
 			return true
@@ -774,7 +809,14 @@ func (s *shell) running(comm string) bool {
 
 // childRunning reports whether the child labelled label is alive and not
 // stopped.
-func (s *shell) childRunning(label string) bool {
-	p, ok := readProc(s.childPid(label))
+func (s *diffShell) childRunning(label string) bool {
+	p, ok := readDiffProc(s.childPid(label))
 	return ok && p.state != 'T' && p.state != 'Z' && p.state != 'X'
+}
+
+// foreground is the terminal's foreground process group, or -1.
+func (s *diffShell) foreground() int {
+	fg := -1
+	s.ioctl(func(fd int) (err error) { fg, err = unix.IoctlGetInt(fd, unix.TIOCGPGRP); return err }) //nolint:errcheck // -1 says it
+	return fg
 }

@@ -28,13 +28,13 @@ import (
 type diffScenario struct {
 	name  string
 	issue string // the item of issue 8 it reproduces, or "" for the older ones
-	run   func(s *shell)
-	bare  func(t *testing.T, o *observation)
+	run   func(s *diffShell)
+	bare  func(t *testing.T, o *diffObs)
 	// needs lists the programs the scenario runs besides bash and coreutils.
 	needs []string
 	// norm, if set, rewrites both observations before they are compared,
 	// for what varies between runs even without locked-run.
-	norm func(o *observation)
+	norm func(o *diffObs)
 }
 
 func TestDifferential(t *testing.T) {
@@ -74,16 +74,53 @@ func TestDifferential(t *testing.T) {
 	}
 }
 
-// runScenario runs sc once on a fresh shell and returns its observation.
-func runScenario(t *testing.T, sc diffScenario, wrapped bool) *observation {
+// TestDifferentialCatchesANaiveWrapper runs scenarios with a wrapper known
+// not to be transparent in place of locked-run, and fails unless the harness
+// tells the difference: whatever locked-run becomes, the comparison itself
+// can fail.
+func TestDifferentialCatchesANaiveWrapper(t *testing.T) {
+	diffTools(t)
+	for _, name := range []string{"Ctrl-C stops a for loop", "a script without #! runs with /bin/sh"} {
+		t.Run(name, func(t *testing.T) {
+			var sc diffScenario
+			for _, s := range diffScenarios {
+				if s.name == name {
+					sc = s
+				}
+			}
+			if sc.run == nil {
+				t.Fatalf("no scenario %q", name)
+			}
+			bare := runScenarioWith(t, sc, false, "")
+			naive := runScenarioWith(t, sc, true, testExe(t)+" badwrap")
+			if t.Failed() {
+				return
+			}
+			d := compareObs(bare, naive)
+			if d == "" {
+				t.Fatalf("the harness saw no difference with a wrapper that turns death by a signal into an exit code and cannot run a script without #!")
+			}
+			t.Logf("told the naive wrapper apart:\n%s", d)
+		})
+	}
+}
+
+// runScenario runs sc once on a fresh shell and returns what it observed.
+func runScenario(t *testing.T, sc diffScenario, wrapped bool) *diffObs {
 	t.Helper()
-	s := newShell(t, wrapped)
+	return runScenarioWith(t, sc, wrapped, "")
+}
+
+// runScenarioWith is runScenario with another wrapper than locked-run.
+func runScenarioWith(t *testing.T, sc diffScenario, wrapped bool, wrapper string) *diffObs {
+	t.Helper()
+	s := newShellWith(t, wrapped, wrapper)
 	sc.run(s)
 	s.finish()
 	return s.obs
 }
 
-func (o *observation) String() string {
+func (o *diffObs) String() string {
 	var b strings.Builder
 	for _, c := range o.Children {
 		fmt.Fprintf(&b, "  child %s\n", c)
@@ -93,47 +130,76 @@ func (o *observation) String() string {
 }
 
 // compareObs describes how wrapped differs from bare, or returns "".
-func compareObs(bare, wrapped *observation) string {
+func compareObs(bare, wrapped *diffObs) string {
 	var b strings.Builder
 	diff := func(what string, x, y any) {
 		if !reflect.DeepEqual(x, y) {
 			fmt.Fprintf(&b, "%s:\n\twithout: %v\n\twith:    %v\n", what, x, y)
 		}
 	}
-	n := max(len(bare.Children), len(wrapped.Children))
-	for i := range n {
-		var x, y childObs
-		if i < len(bare.Children) {
-			x = bare.Children[i]
+	var labels []string
+	seen := map[string]bool{}
+	for _, c := range append(append([]childObs{}, bare.Children...), wrapped.Children...) {
+		if !seen[c.Label] {
+			seen[c.Label] = true
+			labels = append(labels, c.Label)
 		}
-		if i < len(wrapped.Children) {
-			y = wrapped.Children[i]
-		}
-		label := x.Label
-		if label == "" {
-			label = y.Label
-		}
-		diff("child "+label, x.String(), y.String())
+	}
+	sort.Strings(labels)
+	for _, l := range labels {
+		diff("child "+l, childNamed(bare, l).String(), childNamed(wrapped, l).String())
 	}
 	diff("marks", bare.Marks, wrapped.Marks)
 	diff("facts", bare.Facts, wrapped.Facts)
 	diff("bash's job notices", bare.Notices, wrapped.Notices)
 	diff("terminal's foreground group is the shell's", bare.Foreground, wrapped.Foreground)
 	if bare.Stty != wrapped.Stty {
-		fmt.Fprintf(&b, "stty -a:\n\twithout: %s\n\twith:    %s\n", strings.ReplaceAll(bare.Stty, "\n", " "), strings.ReplaceAll(wrapped.Stty, "\n", " "))
+		x, y := sttyOnly(bare.Stty, wrapped.Stty), sttyOnly(wrapped.Stty, bare.Stty)
+		fmt.Fprintf(&b, "stty -a, settings that differ:\n\twithout: %s\n\twith:    %s\n", x, y)
 	}
 	return b.String()
 }
 
-// want fails t unless the bare run's observation has got in field what.
-func want(t *testing.T, what string, got, wantv any) {
+// sttyOnly lists the settings of `stty -a` output a that b does not have.
+func sttyOnly(a, b string) []string {
+	split := func(s string) []string {
+		return strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == '\n' })
+	}
+	have := map[string]bool{}
+	for _, f := range split(b) {
+		for _, w := range strings.Fields(f) {
+			have[w] = true
+		}
+		have[strings.TrimSpace(f)] = true
+	}
+	var only []string
+	for _, f := range split(a) {
+		f = strings.TrimSpace(f)
+		if strings.Contains(f, " = ") || strings.HasPrefix(f, "speed") || strings.HasPrefix(f, "rows") || strings.HasPrefix(f, "columns") {
+			if !have[f] {
+				only = append(only, f)
+			}
+			continue
+		}
+		for _, w := range strings.Fields(f) {
+			if !have[w] {
+				only = append(only, w)
+			}
+		}
+	}
+	return only
+}
+
+// wantBare fails t unless what the bare run observed in what is wantv.
+func wantBare(t *testing.T, what string, got, wantv any) {
 	t.Helper()
 	if !reflect.DeepEqual(got, wantv) {
 		t.Errorf("without locked-run, %s = %v, want %v (the harness, not the wrapper, is off)", what, got, wantv)
 	}
 }
 
-func child(o *observation, label string) childObs {
+// childNamed is the child labelled label in o, or an empty one.
+func childNamed(o *diffObs, label string) childObs {
 	for _, c := range o.Children {
 		if c.Label == label {
 			return c
@@ -145,7 +211,7 @@ func child(o *observation, label string) childObs {
 var diffScenarios = []diffScenario{
 	{
 		name: "one Ctrl-C is one SIGINT and the job dies of it",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH sig -label a -exit-on INT -die`)
 			if _, ok := s.ready("a"); !ok {
 				return
@@ -154,20 +220,20 @@ var diffScenarios = []diffScenario{
 			s.settle("the prompt after Ctrl-C", s.prompted)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "a's signals", child(o, "a").Signals, []string{"INT"})
-			want(t, "a's end", child(o, "a").End, "die INT")
-			want(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"INT"})
+			wantBare(t, "a's end", childNamed(o, "a").End, "die INT")
+			wantBare(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
 		},
 	},
 	{
 		name:  "Ctrl-C stops a script that runs the command twice",
 		issue: "item 2",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			script := "$W $CH sig -label first -exit-on INT -die\n" +
 				"$W $CH sig -label second -exit-on INT -die -life 1s\n" +
 				"$CH mark script went on\n"
-			writeFile(s, "deploy.sh", script, 0o755)
+			writeShellFile(s, "deploy.sh", script, 0o755)
 			s.typeLine(`bash ./deploy.sh`)
 			if _, ok := s.ready("first"); !ok {
 				return
@@ -176,17 +242,17 @@ var diffScenarios = []diffScenario{
 			s.settle("the prompt after Ctrl-C", s.prompted)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "children", len(o.Children), 1)
-			want(t, "first's signals", child(o, "first").Signals, []string{"INT"})
-			want(t, "marks", len(o.Marks), 0)
-			want(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "children", len(o.Children), 1)
+			wantBare(t, "first's signals", childNamed(o, "first").Signals, []string{"INT"})
+			wantBare(t, "marks", len(o.Marks), 0)
+			wantBare(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
 		},
 	},
 	{
 		name:  "Ctrl-C stops a for loop",
 		issue: "item 2",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`for i in 1 2 3; do $W $CH sig -label run$i -exit-on INT -die -life 1s; done; $CH mark loop went on`)
 			if _, ok := s.ready("run1"); !ok {
 				return
@@ -195,16 +261,16 @@ var diffScenarios = []diffScenario{
 			s.settle("the prompt after Ctrl-C", s.prompted)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "children", len(o.Children), 1)
-			want(t, "marks", len(o.Marks), 0)
-			want(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "children", len(o.Children), 1)
+			wantBare(t, "marks", len(o.Marks), 0)
+			wantBare(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
 		},
 	},
 	{
 		name:  "a pipeline into a pager keeps the terminal and its mode",
 		issue: "item 1",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH emit | $CH pager`)
 			running := func() bool { return s.childRunning("pager") }
 			s.page("the pager", running, func() bool {
@@ -213,17 +279,17 @@ var diffScenarios = []diffScenario{
 			})
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "pager's input", child(o, "pager").Lines, []string{"stdin 1", "key 'q'"})
-			want(t, "emit's end", child(o, "emit").End, "die PIPE")
-			want(t, "facts", o.Facts, []string{"status 0 pipestatus 141 0"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "pager's input", childNamed(o, "pager").Lines, []string{"stdin 1", "key 'q'"})
+			wantBare(t, "emit's end", childNamed(o, "emit").End, "die PIPE")
+			wantBare(t, "facts", o.Facts, []string{"status 0 pipestatus 141 0"})
 		},
 	},
 	{
 		name:  "a pipeline into less keeps the terminal and its mode",
 		issue: "item 1",
 		needs: []string{"less"},
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W seq 1 100000 | less`)
 			// less is up once it has put the terminal in raw mode; bash
 			// puts it back in cooked mode before it starts a job.
@@ -231,14 +297,14 @@ var diffScenarios = []diffScenario{
 			s.page("less", running, func() bool { return running() && s.ttyRaw() })
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "facts", o.Facts, []string{"status 0 pipestatus 141 0"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "facts", o.Facts, []string{"status 0 pipestatus 141 0"})
 		},
 	},
 	{
 		name:  "a /dev/tty prompt works with stdin, stdout and stderr redirected",
 		issue: "item 3",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH ttyprompt </dev/null >"$D/out" 2>&1`)
 			if !s.expectEvent("ttyprompt", "prompted") {
 				s.status()
@@ -253,15 +319,15 @@ var diffScenarios = []diffScenario{
 			s.settle("the prompt after the answer", s.prompted)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "ttyprompt's input", child(o, "ttyprompt").Lines, []string{"line #s3cret"})
-			want(t, "facts", o.Facts, []string{"status 0 pipestatus 0"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "ttyprompt's input", childNamed(o, "ttyprompt").Lines, []string{"line #s3cret"})
+			wantBare(t, "facts", o.Facts, []string{"status 0 pipestatus 0"})
 		},
 	},
 	{
 		name:  "Ctrl-Z stops a command with every descriptor redirected and fg resumes it",
 		issue: "item 3",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH sig -label a -exit-on CONT -code 3 </dev/null >"$D/out" 2>&1`)
 			if _, ok := s.ready("a"); !ok {
 				return
@@ -276,14 +342,14 @@ var diffScenarios = []diffScenario{
 			s.settle("the prompt after fg", s.prompted)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "a's signals", child(o, "a").Signals, []string{"CONT"})
-			want(t, "facts", o.Facts, []string{"after Ctrl-Z: all stopped", "status 3 pipestatus 3"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"CONT"})
+			wantBare(t, "facts", o.Facts, []string{"after Ctrl-Z: all stopped", "status 3 pipestatus 3"})
 		},
 	},
 	{
 		name: "Ctrl-Z then fg continues the command and it reads the next line",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH sig -label a -read -code 4`)
 			if _, ok := s.ready("a"); !ok {
 				return
@@ -303,14 +369,14 @@ var diffScenarios = []diffScenario{
 			s.settle("the prompt after the line", s.prompted)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "a's input", child(o, "a").Lines, []string{"line hello"})
-			want(t, "facts", o.Facts, []string{"after Ctrl-Z: all stopped", "status 4 pipestatus 4"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's input", childNamed(o, "a").Lines, []string{"line hello"})
+			wantBare(t, "facts", o.Facts, []string{"after Ctrl-Z: all stopped", "status 4 pipestatus 4"})
 		},
 	},
 	{
 		name: "Ctrl-\\ is one SIGQUIT and the job dies of it",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH sig -label a -exit-on QUIT -die`)
 			if _, ok := s.ready("a"); !ok {
 				return
@@ -319,15 +385,15 @@ var diffScenarios = []diffScenario{
 			s.settle("the prompt after Ctrl-\\", s.prompted)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "a's signals", child(o, "a").Signals, []string{"QUIT"})
-			want(t, "facts", o.Facts, []string{"status 131 pipestatus 131"})
-			want(t, "notices", o.Notices, []string{"Quit"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"QUIT"})
+			wantBare(t, "facts", o.Facts, []string{"status 131 pipestatus 131"})
+			wantBare(t, "notices", o.Notices, []string{"Quit"})
 		},
 	},
 	{
 		name: "a command that handles Ctrl-C and exits 1 lets the loop go on",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`for i in 1 2; do $W $CH sig -label run$i -exit-on INT -code 1 -life 1s; done; $CH mark loop went on`)
 			if _, ok := s.ready("run1"); !ok {
 				return
@@ -336,15 +402,15 @@ var diffScenarios = []diffScenario{
 			s.settle("the prompt after the loop", s.prompted)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "children", len(o.Children), 2)
-			want(t, "run1's signals", child(o, "run1").Signals, []string{"INT"})
-			want(t, "marks", o.Marks, []string{"loop went on"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "children", len(o.Children), 2)
+			wantBare(t, "run1's signals", childNamed(o, "run1").Signals, []string{"INT"})
+			wantBare(t, "marks", o.Marks, []string{"loop went on"})
 		},
 	},
 	{
 		name: "Ctrl-Z then bg lets the command run on in the background",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH sig -label a -exit-on CONT -code 5`)
 			if _, ok := s.ready("a"); !ok {
 				return
@@ -364,14 +430,14 @@ var diffScenarios = []diffScenario{
 			s.command("wait %1")
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "a's signals", child(o, "a").Signals, []string{"CONT"})
-			want(t, "facts", o.Facts, []string{"after Ctrl-Z: all stopped", "status 5 pipestatus 5"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"CONT"})
+			wantBare(t, "facts", o.Facts, []string{"after Ctrl-Z: all stopped", "status 5 pipestatus 5"})
 		},
 	},
 	{
 		name: "a window resize reaches the command once",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH sig -label a -exit-on WINCH`)
 			if _, ok := s.ready("a"); !ok {
 				return
@@ -380,8 +446,8 @@ var diffScenarios = []diffScenario{
 			s.settle("the prompt after the resize", s.prompted)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "a's signals", child(o, "a").Signals, []string{"WINCH 30x100"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"WINCH 30x100"})
 			if !strings.Contains(o.Stty, "rows 30; columns 100") {
 				t.Errorf("without locked-run, stty -a after the resize = %q, want rows 30; columns 100", o.Stty)
 			}
@@ -389,7 +455,7 @@ var diffScenarios = []diffScenario{
 	},
 	{
 		name: "a prompt on stdout reads the line typed at the terminal",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH sig -label a -read -prompt 'name? '`)
 			if _, ok := s.ready("a"); !ok {
 				return
@@ -402,15 +468,15 @@ var diffScenarios = []diffScenario{
 			s.settle("the prompt after the answer", s.prompted)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "a's input", child(o, "a").Lines, []string{"line #alice"})
-			want(t, "facts", o.Facts, []string{"status 0 pipestatus 0"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's input", childNamed(o, "a").Lines, []string{"line #alice"})
+			wantBare(t, "facts", o.Facts, []string{"status 0 pipestatus 0"})
 		},
 	},
 	{
 		name:  "closing the terminal hangs the command up as often as without the wrapper",
 		issue: "item 6",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH sig -label a -exit-on HUP -die`)
 			if _, ok := s.ready("a"); !ok {
 				return
@@ -420,15 +486,15 @@ var diffScenarios = []diffScenario{
 				s.fact("a did not die of the hangup")
 			}
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "a's end", child(o, "a").End, "die HUP")
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's end", childNamed(o, "a").End, "die HUP")
 		},
 		norm: hangupCounts,
 	},
 	{
 		name:  "SIGHUP to the shell hangs the command up as often as without the wrapper",
 		issue: "item 6",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH sig -label a -exit-on HUP -die`)
 			if _, ok := s.ready("a"); !ok {
 				return
@@ -439,15 +505,15 @@ var diffScenarios = []diffScenario{
 			}
 			s.hangUp()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "a's end", child(o, "a").End, "die HUP")
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's end", childNamed(o, "a").End, "die HUP")
 		},
 		norm: hangupCounts,
 	},
 	{
 		name:  "SIGTERM to every process of the job at once reaches the command as often as without the wrapper",
 		issue: "item 6",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH sig -label a -exit-on TERM -die`)
 			if _, ok := s.ready("a"); !ok {
 				return
@@ -460,15 +526,47 @@ var diffScenarios = []diffScenario{
 			s.settle("the prompt after SIGTERM", s.prompted)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "a's signals", child(o, "a").Signals, []string{"TERM"})
-			want(t, "facts", o.Facts, []string{"status 143 pipestatus 143"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"TERM"})
+			wantBare(t, "facts", o.Facts, []string{"status 143 pipestatus 143"})
+		},
+	},
+	{
+		name:  "SIGINT to every process of the job, the command first, reaches it as often as without the wrapper",
+		issue: "item 6",
+		run: func(s *diffShell) {
+			s.typeLine(`$W $CH sig -label a -exit-on INT -die`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			// The same, in the other order: the command first, locked-run
+			// and its helpers once the command has handled its copy (as a
+			// kill loop that gets preempted would), so that a copy
+			// forwarded to it cannot merge with the first and hide.
+			pid := s.childPid("a")
+			s.signalPid(pid, syscall.SIGINT)
+			if !s.expectEvent("a", "sig INT") {
+				s.status()
+				return
+			}
+			tree := s.tree()
+			for i := len(tree) - 1; i >= 0; i-- {
+				if tree[i].pid != pid {
+					s.signalPid(tree[i].pid, syscall.SIGINT)
+				}
+			}
+			s.settle("the prompt after SIGINT", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"INT"})
+			wantBare(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
 		},
 	},
 	{
 		name:  "SIGUSR1 to the command does not reach the worker its bash script runs",
 		issue: "item 7",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W bash -c 'trap "$CH mark trapped" USR1; $CH sig -label worker -die-on USR1 -exit-on TERM; $CH mark script went on'`)
 			if _, ok := s.ready("worker"); !ok {
 				return
@@ -483,16 +581,16 @@ var diffScenarios = []diffScenario{
 			s.settle("the prompt after the script", s.prompted)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "worker's signals", child(o, "worker").Signals, []string{"TERM"})
-			want(t, "marks", o.Marks, []string{"trapped", "script went on"})
-			want(t, "facts", o.Facts, []string{"status 0 pipestatus 0"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "worker's signals", childNamed(o, "worker").Signals, []string{"TERM"})
+			wantBare(t, "marks", o.Marks, []string{"trapped", "script went on"})
+			wantBare(t, "facts", o.Facts, []string{"status 0 pipestatus 0"})
 		},
 	},
 	{
 		name:  "a pipe into head -1 that closes early stops neither locked-run nor the command",
 		issue: "item 8",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH sig -label a -exit-on USR2 -code 7 2>&1 | head -1`)
 			if _, ok := s.ready("a"); !ok {
 				return
@@ -500,7 +598,7 @@ var diffScenarios = []diffScenario{
 			if s.wrapped {
 				// locked-run's first log line ends head; the bug needs a
 				// later line to meet the closed pipe.
-				until(diffWait, func() bool {
+				pollUntil(diffWait, func() bool {
 					for _, p := range s.procs(false) {
 						if p.comm == "head" {
 							return false
@@ -513,15 +611,15 @@ var diffScenarios = []diffScenario{
 			s.settle("the prompt after the command", s.prompted)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "a's end", child(o, "a").End, "exit 7")
-			want(t, "facts", o.Facts, []string{"status 0 pipestatus 7 0"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's end", childNamed(o, "a").End, "exit 7")
+			wantBare(t, "facts", o.Facts, []string{"status 0 pipestatus 7 0"})
 		},
 	},
 	{
 		name:  "kill -TSTP to the command stops the whole job and fg resumes it",
 		issue: "item 9",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH sig -label a -exit-on CONT -code 6`)
 			if _, ok := s.ready("a"); !ok {
 				return
@@ -535,15 +633,15 @@ var diffScenarios = []diffScenario{
 			s.command("fg")
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "a's signals", child(o, "a").Signals, []string{"CONT"})
-			want(t, "facts", o.Facts, []string{"after kill -TSTP: all stopped", "status 6 pipestatus 6"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"CONT"})
+			wantBare(t, "facts", o.Facts, []string{"after kill -TSTP: all stopped", "status 6 pipestatus 6"})
 		},
 	},
 	{
 		name:  "kill -STOP then kill -CONT to the command's process leaves nothing stopped",
 		issue: "item 9",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			s.typeLine(`$W $CH sig -label a -exit-on CONT -code 8`)
 			if _, ok := s.ready("a"); !ok {
 				return
@@ -568,28 +666,28 @@ var diffScenarios = []diffScenario{
 			s.command("wait %1")
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "a's signals", child(o, "a").Signals, []string{"CONT"})
-			want(t, "facts", o.Facts, []string{"after kill -STOP: all stopped", "after kill -CONT: none stopped", "status 8 pipestatus 8"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"CONT"})
+			wantBare(t, "facts", o.Facts, []string{"after kill -STOP: all stopped", "after kill -CONT: none stopped", "status 8 pipestatus 8"})
 		},
 	},
 	{
 		name:  "a script without #! runs with /bin/sh",
 		issue: "item 10",
-		run: func(s *shell) {
-			writeFile(s, "noshebang", "\"$CH\" mark script ran\nexit 3\n", 0o755)
+		run: func(s *diffShell) {
+			writeShellFile(s, "noshebang", "\"$CH\" mark script ran\nexit 3\n", 0o755)
 			s.command(`$W ./noshebang`)
 			s.status()
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "marks", o.Marks, []string{"script ran"})
-			want(t, "facts", o.Facts, []string{"status 3 pipestatus 3"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "marks", o.Marks, []string{"script ran"})
+			wantBare(t, "facts", o.Facts, []string{"status 3 pipestatus 3"})
 		},
 	},
 	{
 		name:  "SIGQUIT in the first milliseconds prints no goroutine dump",
 		issue: "item 11",
-		run: func(s *shell) {
+		run: func(s *diffShell) {
 			// sleep, not $CH: the bare command must be one without a Go
 			// runtime of its own. Each round waits until bash's fork has
 			// executed the command (before that, the fork still ignores
@@ -606,8 +704,188 @@ var diffScenarios = []diffScenario{
 				s.t.Logf("%s run, stderr:\n%s", s.mode(), errs)
 			}
 		},
-		bare: func(t *testing.T, o *observation) {
-			want(t, "facts", o.Facts, []string{"statuses [131 131 131 131 131 131 131 131 131 131 131]", "goroutine dump on stderr: false"})
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "facts", o.Facts, []string{"statuses [131 131 131 131 131 131 131 131 131 131 131]", "goroutine dump on stderr: false"})
+		},
+	},
+	{
+		name: "kill -INT to the command reaches it once and the job dies of it",
+		run: func(s *diffShell) {
+			s.typeLine(`$W $CH sig -label a -exit-on INT -die`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			s.signalPid(s.top(), syscall.SIGINT)
+			s.settle("the prompt after kill -INT", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"INT"})
+			wantBare(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		},
+	},
+	{
+		name:  "SIGTERM to the job's process group reaches the command once",
+		issue: "item 6",
+		run: func(s *diffShell) {
+			s.typeLine(`$W $CH sig -label a -exit-on TERM -die`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			// kill(-pgid), as a shell's kill %1 or a supervisor that
+			// signals the group does.
+			p, _ := readDiffProc(s.top())
+			s.signalPid(-p.pgrp, syscall.SIGTERM)
+			s.settle("the prompt after SIGTERM", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"TERM"})
+			wantBare(t, "facts", o.Facts, []string{"status 143 pipestatus 143"})
+			wantBare(t, "notices", o.Notices, []string{"Terminated"})
+		},
+	},
+	{
+		name:  "Ctrl-C stops a loop whose command has every descriptor redirected",
+		issue: "item 3",
+		run: func(s *diffShell) {
+			s.typeLine(`for i in 1 2; do $W $CH sig -label run$i -exit-on INT -die -life 1s </dev/null >>"$D/out" 2>&1; done; $CH mark loop went on`)
+			if _, ok := s.ready("run1"); !ok {
+				return
+			}
+			s.key(0x03)
+			s.settle("the prompt after Ctrl-C", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "children", len(o.Children), 1)
+			wantBare(t, "run1's signals", childNamed(o, "run1").Signals, []string{"INT"})
+			wantBare(t, "marks", len(o.Marks), 0)
+			wantBare(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		},
+	},
+	{
+		name: "a job started in the background and brought to the foreground takes Ctrl-C",
+		run: func(s *diffShell) {
+			s.typeLine(`$W $CH sig -label a -exit-on INT -die &`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			if !s.settle("the prompt after &", s.prompted) {
+				return
+			}
+			s.typeLine("fg")
+			// bash sends no SIGCONT to a running job: the terminal
+			// changing hands is the only sign that fg has happened.
+			if !s.settle("fg to hand the terminal over", func() bool { return s.foreground() != s.cmd.Process.Pid }) {
+				s.status()
+				return
+			}
+			s.key(0x03)
+			s.settle("the prompt after Ctrl-C", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"INT"})
+			wantBare(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		},
+	},
+	{
+		name: "a background job that reads the terminal stops, and fg lets it read",
+		run: func(s *diffShell) {
+			s.typeLine(`$W $CH sig -label a -read -code 9 &`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			s.statesUntil("after reading in the background", "all stopped", diffWait)
+			s.typeLine("fg")
+			if !s.expectEvent("a", "sig CONT") {
+				s.status()
+				return
+			}
+			s.typeLine("#late")
+			s.settle("the prompt after the line", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's input", childNamed(o, "a").Lines, []string{"line #late"})
+			wantBare(t, "facts", o.Facts, []string{"after reading in the background: all stopped", "status 9 pipestatus 9"})
+		},
+	},
+	{
+		name: "a pipeline whose last command is wrapped keeps the terminal",
+		run: func(s *diffShell) {
+			s.typeLine(`$CH emit | $W $CH pager`)
+			running := func() bool { return s.childRunning("pager") }
+			s.page("the pager", running, func() bool {
+				_, raw := s.waitEvent("pager", "raw", 1, 0)
+				return raw && running() && s.ttyRaw()
+			})
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "pager's input", childNamed(o, "pager").Lines, []string{"stdin 1", "key 'q'"})
+			wantBare(t, "facts", o.Facts, []string{"status 0 pipestatus 141 0"})
+		},
+	},
+	{
+		name: "locked-run inside locked-run: Ctrl-C is one SIGINT and stops the loop",
+		run: func(s *diffShell) {
+			s.typeLine(`for i in 1 2; do $W $W2 $CH sig -label run$i -exit-on INT -die -life 1s; done; $CH mark loop went on`)
+			if _, ok := s.ready("run1"); !ok {
+				return
+			}
+			s.key(0x03)
+			s.settle("the prompt after Ctrl-C", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "children", len(o.Children), 1)
+			wantBare(t, "run1's signals", childNamed(o, "run1").Signals, []string{"INT"})
+			wantBare(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		},
+	},
+	{
+		name:  "Ctrl-C interrupts a /dev/tty prompt with every descriptor redirected",
+		issue: "item 3",
+		run: func(s *diffShell) {
+			s.typeLine(`$W $CH ttyprompt </dev/null >"$D/out" 2>&1`)
+			if !s.expectEvent("ttyprompt", "prompted") {
+				s.status()
+				return
+			}
+			if !s.settle("pw: on the terminal", func() bool { return strings.Contains(s.output(), "pw: ") }) {
+				s.status()
+				return
+			}
+			s.key(0x03)
+			s.settle("the prompt after Ctrl-C", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "ttyprompt's end", childNamed(o, "ttyprompt").End, "")
+			wantBare(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+		},
+	},
+	{
+		name: "a command killed by Ctrl-C with echo off leaves the terminal as bash had it",
+		run: func(s *diffShell) {
+			// bash keeps the terminal mode a job leaves behind when the job
+			// exits, and restores its own when the job dies of a signal:
+			// how the job ended decides whether echo comes back.
+			s.typeLine(`$W $CH sig -label a -noecho -exit-on INT -die`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			s.key(0x03)
+			s.settle("the prompt after Ctrl-C", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
+			if !strings.Contains(o.Stty, " echo ") {
+				t.Errorf("without locked-run, stty -a after the job = %q, want echo back on", o.Stty)
+			}
 		},
 	},
 }
@@ -618,7 +896,7 @@ var diffScenarios = []diffScenario{
 // the terminal's last foreground group when the session leader exits. Two
 // standard signals that arrive before the first is handled are one, so the
 // bare child counts one or two, at random. A wrapper must not add a third.
-func hangupCounts(o *observation) {
+func hangupCounts(o *diffObs) {
 	for i := range o.Children {
 		o.Children[i].Signals = boundCount(o.Children[i].Signals, "HUP", 1, 2)
 		o.Children[i].Signals = boundCount(o.Children[i].Signals, "CONT", 0, 1)
@@ -645,8 +923,8 @@ func boundCount(signals []string, sig string, lo, hi int) []string {
 	return rest
 }
 
-// writeFile writes a file in the shell's directory.
-func writeFile(s *shell, name, content string, mode os.FileMode) {
+// writeShellFile writes a file in the shell's directory.
+func writeShellFile(s *diffShell, name, content string, mode os.FileMode) {
 	s.t.Helper()
 	if err := os.WriteFile(filepath.Join(s.dir, name), []byte(content), mode); err != nil {
 		s.t.Fatal(err)

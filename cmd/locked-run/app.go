@@ -51,7 +51,8 @@ func versionString() string {
 
 const usageText = `locked-run [options] -- COMMAND [ARG...]
 locked-run [options] COMMAND [ARG...]
-locked-run status|list|release|create-table [options]`
+locked-run status|list|release|create-table [options]
+locked-run completion bash|zsh|fish`
 
 const description = `Runs COMMAND while holding a lease lock: in a DynamoDB table (--table), or on
 this host (--local). Waits while another holder has the lock; keeps the lease
@@ -226,12 +227,15 @@ func newApp(stdout, stderr io.Writer, child []string) *cli.App {
 			}
 		}
 	}
+	completion := completionCommand()
+	completion.OnUsageError = app.OnUsageError
+	app.Commands = append(app.Commands, completion)
 	return app
 }
 
 // subcommandNames are the words that name a subcommand when they come
 // first, before any "--".
-var subcommandNames = map[string]bool{"status": true, "list": true, "release": true, "create-table": true, "help": true, "h": true}
+var subcommandNames = map[string]bool{"status": true, "list": true, "release": true, "create-table": true, "completion": true, "help": true, "h": true}
 
 // valueFlagNames lists every option (by each of its names) that takes a
 // separate value, for splitArgs.

@@ -1,3 +1,5 @@
+//go:build !locked_run_gendocs
+
 // Command locked-run holds a distributed lock while it runs a command.
 //
 //	locked-run --table deploy-locks -- terraform apply

@@ -171,8 +171,7 @@ func start() (string, error) {
 	cmd.Dir = dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	// Its own process group, and killed with the test binary if that dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("start DynamoDB Local: %w", err)
 	}

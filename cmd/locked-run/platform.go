@@ -1,0 +1,5 @@
+package main
+
+// A build on an operating system other than Linux or macOS stops here with
+// one message (see internal/platform).
+import _ "github.com/locked-run/locked-run/internal/platform"
