@@ -449,3 +449,36 @@ func TestPID1(t *testing.T) {
 		}
 	})
 }
+
+// TestDeathBySignal checks that a child that dies of signal N takes
+// locked-run with it, by the same signal, after the lock is released: a
+// shell sees death by N (and shows 128+N), as without the wrapper.
+func TestDeathBySignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			env := localEnv(t)
+			cmd := exec.Command(binPath, "--local", "-k", "die", "--", "sh", "-c", fmt.Sprintf("kill -%d $$", sig))
+			cmd.Env = env
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) {
+				t.Fatalf("locked-run ended with %v, want death by %v", err, sig)
+			}
+			ws := ee.Sys().(syscall.WaitStatus)
+			if !ws.Signaled() || ws.Signal() != sig {
+				t.Errorf("locked-run ended with %v, want death by %v; stderr:\n%s", ws, sig, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "released lock") {
+				t.Errorf("the lock was not released before locked-run died; stderr:\n%s", stderr.String())
+			}
+			if strings.Contains(stderr.String(), "goroutine ") {
+				t.Errorf("a goroutine dump:\n%s", stderr.String())
+			}
+			if r := runBin(t, env, "--local", "-k", "die", "-n", "--", "true"); r.code != 0 {
+				t.Errorf("the lock is still held after locked-run died: %d %s", r.code, r.stderr)
+			}
+		})
+	}
+}
