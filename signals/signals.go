@@ -48,8 +48,14 @@ func CatchEarly() {
 	earlyMu.Lock()
 	if early == nil {
 		early = make(chan os.Signal, queue)
-		if c := catchable(); len(c) > 0 {
-			signal.Notify(early, c...)
+		// One at a time, SIGQUIT first: enabling a signal is a round trip
+		// to the runtime's signal thread, and until SIGQUIT is enabled the
+		// runtime answers it with a goroutine dump.
+		for _, s := range append([]os.Signal{syscall.SIGQUIT}, catchable()...) {
+			if s == syscall.SIGQUIT && signal.Ignored(s) {
+				continue
+			}
+			signal.Notify(early, s)
 		}
 	}
 	earlyMu.Unlock()
