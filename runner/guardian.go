@@ -1,19 +1,19 @@
 package runner
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
-	"os/signal"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
 	"golang.org/x/sys/unix"
+
+	"github.com/locked-run/locked-run/internal/proctree"
 )
 
 // The guardian is a second copy of this program, started beside the child
@@ -35,16 +35,6 @@ import (
 // It also continues locked-run when the child is continued while both are
 // stopped (kill -STOP child; kill -CONT child), since a stopped process
 // cannot notice that by itself.
-
-// guardianEnv, when present in the environment, makes this program the
-// guardian; its value is the tree's marker.
-const guardianEnv = "LOCKED_RUN_GUARDIAN"
-
-func init() {
-	if marker, ok := os.LookupEnv(guardianEnv); ok && len(os.Args) == 2 && os.Args[1] == "guard" {
-		os.Exit(guardianMain(marker))
-	}
-}
 
 // Timing of the witness. A group signal reaches every member within the
 // same kill(2) call, so the guardian's report normally arrives within a
@@ -98,14 +88,14 @@ func startGuardian(marker string, log hclog.Logger) (*guardian, error) {
 		ctlW.Close()
 		return nil, err
 	}
-	env := []string{guardianEnv + "=" + marker, "GORACE=atexit_sleep_ms=0"}
+	env := []string{proctree.Env + "=" + marker, "GORACE=atexit_sleep_ms=0"}
 	cmd := &exec.Cmd{
 		Path:       exe,
 		Args:       []string{"locked-run-guardian", "guard"},
 		Env:        env,
 		ExtraFiles: []*os.File{ctlR, repW},
 	}
-	err = startDeferring(cmd, deferredSignals)
+	err = startDeferring(cmd, proctree.Deferred)
 	ctlR.Close()
 	repW.Close()
 	if err != nil {
@@ -242,142 +232,6 @@ func (g *guardian) close() {
 	case <-time.After(time.Second):
 	}
 }
-
-// caughtSignals are those the guardian catches with os/signal and reports;
-// catching them also keeps it from dying with the group. The
-// deferredSignals are read from their pending set instead (see
-// readDeferred).
-var caughtSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
-
-// guardianMain is the guardian's program: marker names the tree.
-func guardianMain(marker string) int {
-	child := 0
-	owner := os.Getppid()
-	ctl := os.NewFile(3, "control")
-	rep := os.NewFile(4, "reports")
-	var repMu sync.Mutex
-	report := func(sig syscall.Signal) {
-		repMu.Lock()
-		defer repMu.Unlock()
-		rep.Write([]byte{byte(sig)}) //nolint:errcheck // a dead owner is noticed on ctl
-	}
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs, caughtSignals...)
-	if err := readDeferred(deferredSignals, report); err != nil {
-		// Then they are caught like the others; one that arrives before
-		// that acts on us, as it does on the whole group.
-		for _, sig := range deferredSignals {
-			signal.Notify(sigs, sig)
-		}
-	}
-	report(0)
-	go func() {
-		for s := range sigs {
-			report(s.(syscall.Signal))
-		}
-	}()
-	in := bufio.NewReader(ctl)
-	var watchStop chan struct{}
-	for {
-		line, err := in.ReadString('\n')
-		if err != nil {
-			break
-		}
-		cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
-		switch cmd {
-		case "C":
-			child, _ = strconv.Atoi(arg)
-		case "W":
-			if watchStop != nil {
-				close(watchStop)
-			}
-			watchStop = make(chan struct{})
-			go watchStopped(owner, child, watchStop)
-		}
-	}
-	// The owner died without saying it was done.
-	killMarked(marker, child)
-	return 0
-}
-
-// watchPoll is how often a watch looks at the owner and the child: a
-// person who continued the child sees locked-run follow within this.
-const watchPoll = 20 * time.Millisecond
-
-// watchStopped continues owner when it is stopped and child is not (or is
-// gone): the child was continued by someone other than the owner's job
-// control. It returns once the owner runs again after having been seen
-// stopped, or when stop is closed.
-func watchStopped(owner, child int, stop <-chan struct{}) {
-	tick := time.NewTicker(watchPoll)
-	defer tick.Stop()
-	seenStopped := false
-	// The owner asks just before stopping; if it has not stopped a second
-	// later, it did not (an orphaned group ignores SIGTSTP).
-	notYet := time.Now().Add(time.Second)
-	for {
-		o := procState(owner)
-		switch {
-		case o == 0 || o == 'Z':
-			return
-		case o != 'T' && !seenStopped && time.Now().After(notYet):
-			return
-		case o == 'T':
-			seenStopped = true
-			if c := procState(child); c != 'T' && c != 't' {
-				syscall.Kill(owner, syscall.SIGCONT) //nolint:errcheck // the owner may have just died
-				return
-			}
-		case seenStopped:
-			return
-		}
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// killDeadline bounds how long the guardian hunts for processes of the
-// tree after the owner died: forks racing with the kill are caught by the
-// next sweep, and the contract is that everything is gone within a second.
-const killDeadline = 900 * time.Millisecond
-
-// killMarked SIGKILLs the child and every process whose environment holds
-// marker, sweeping again until a sweep finds none.
-func killMarked(marker string, child int) {
-	if child > 0 {
-		syscall.Kill(child, syscall.SIGKILL) //nolint:errcheck // usually already dead of the parent-death signal
-	}
-	if marker == "" {
-		return
-	}
-	self := os.Getpid()
-	deadline := time.Now().Add(killDeadline)
-	for {
-		found := 0
-		for _, pid := range allPids() {
-			if pid != self && hasMarker(pid, marker) {
-				syscall.Kill(pid, syscall.SIGKILL) //nolint:errcheck // it may have exited meanwhile
-				found++
-			}
-		}
-		if found == 0 || time.Now().After(deadline) {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// deferredSignals are blocked in the guardian from its first instruction
-// and stay blocked for its whole life: it reads them from its pending set
-// (readDeferred), so one sent to the group while it starts is reported
-// late rather than acting on it (stopping it, in the case of SIGTSTP, or
-// killing it). SIGINT, SIGTERM, SIGHUP and SIGQUIT cannot be deferred: the
-// Go runtime unblocks them as it starts; one of those kills the starting
-// guardian, which its exit status reports instead.
-var deferredSignals = []syscall.Signal{syscall.SIGTSTP, syscall.SIGUSR1, syscall.SIGUSR2}
 
 // startDeferring starts cmd with sigs blocked: a new process inherits the
 // signal mask of the thread that forks it, so the mask is set on this

@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
 	"golang.org/x/sys/unix"
+
+	"github.com/locked-run/locked-run/internal/proctree"
 )
 
 // DefaultKillAfter is the grace between SIGTERM and SIGKILL when
@@ -245,7 +248,7 @@ func (p *Process) Signal(sig syscall.Signal) error {
 		p.log.Debug("not forwarding: the child got it too", "pid", p.pid, "signal", unix.SignalName(sig))
 		return nil
 	}
-	if st := procState(p.pid); sig == syscall.SIGTSTP && (st == 'T' || st == 't') {
+	if st := proctree.State(p.pid); sig == syscall.SIGTSTP && (st == 'T' || st == 't') {
 		// Already stopped: a SIGTSTP kept pending would stop it again
 		// right after the fg that continues it.
 		return nil
@@ -531,7 +534,7 @@ func (p *Process) childStopped(ctx context.Context, sig syscall.Signal, cont <-c
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if st := procState(p.pid); !p.exited && (st == 'T' || st == 't') {
+	if st := proctree.State(p.pid); !p.exited && (st == 'T' || st == 't') {
 		if err := unix.Kill(p.pid, syscall.SIGCONT); err != nil && !errors.Is(err, unix.ESRCH) {
 			p.log.Warn("could not continue child", "pid", p.pid, "error", err)
 		}

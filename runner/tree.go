@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/locked-run/locked-run/internal/proctree"
 )
 
 // The tree is the child and everything it started. Nothing of it may run
@@ -42,7 +44,7 @@ func (p *Process) members() []int {
 	var walk func(pid int)
 	walk = func(pid int) {
 		p.seen[pid] = true
-		if st := procState(pid); st != 0 && st != 'Z' && st != 'X' {
+		if st := proctree.State(pid); st != 0 && st != 'Z' && st != 'X' {
 			out = append(out, pid)
 		}
 		for _, c := range children(pid) {
@@ -52,7 +54,7 @@ func (p *Process) members() []int {
 	for _, c := range children(self) {
 		switch {
 		case c == p.guardianPid():
-		case c == p.pid, p.seen[c], hasMarker(c, p.marker):
+		case c == p.pid, p.seen[c], proctree.HasMarker(c, p.marker):
 			walk(c)
 		}
 	}
@@ -74,7 +76,7 @@ func (p *Process) reapOrphans(all bool) {
 		if !ours && !all {
 			continue
 		}
-		if procState(c) != 'Z' {
+		if proctree.State(c) != 'Z' {
 			continue
 		}
 		var ws unix.WaitStatus

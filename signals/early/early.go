@@ -7,15 +7,15 @@ package early
 import (
 	"os"
 
+	"github.com/locked-run/locked-run/internal/proctree"
 	"github.com/locked-run/locked-run/signals"
 )
 
 func init() {
 	// The runner's guardian is this same program started again; it
 	// catches signals of its own and must see each one, so nothing may
-	// hold them back for a relay it never starts. (The variable is
-	// runner's guardianEnv; runner cannot be imported here.)
-	if _, guardian := os.LookupEnv("LOCKED_RUN_GUARDIAN"); guardian {
+	// hold them back for a relay it never starts.
+	if _, guardian := os.LookupEnv(proctree.Env); guardian {
 		return
 	}
 	signals.CatchEarly()
