@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // diffScenario is one scenario: run drives one run of it in s, recording
@@ -708,22 +710,11 @@ var diffScenarios = []diffScenario{
 			wantBare(t, "facts", o.Facts, []string{"statuses [131 131 131 131 131 131 131 131 131 131 131]", "goroutine dump on stderr: false"})
 		},
 	},
-	{
-		name: "kill -INT to the command reaches it once and the job dies of it",
-		run: func(s *diffShell) {
-			s.typeLine(`$W $CH sig -label a -exit-on INT -die`)
-			if _, ok := s.ready("a"); !ok {
-				return
-			}
-			s.signalPid(s.top(), syscall.SIGINT)
-			s.settle("the prompt after kill -INT", s.prompted)
-			s.status()
-		},
-		bare: func(t *testing.T, o *diffObs) {
-			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"INT"})
-			wantBare(t, "facts", o.Facts, []string{"status 130 pipestatus 130"})
-		},
-	},
+	killTheCommand(syscall.SIGINT, "", nil),
+	killTheCommand(syscall.SIGTERM, "Terminated", nil),
+	killTheCommand(syscall.SIGHUP, "Hangup", nil),
+	killTheCommand(syscall.SIGQUIT, "Quit", nil),
+	killTheCommand(syscall.SIGUSR2, "User defined signal 2", []string{"USR2"}),
 	{
 		name:  "SIGTERM to the job's process group reaches the command once",
 		issue: "item 6",
@@ -888,6 +879,42 @@ var diffScenarios = []diffScenario{
 			}
 		},
 	},
+}
+
+// killTheCommand is the scenario of kill(1) sending sig to the command the
+// shell started (locked-run, when wrapped), as a user in another terminal,
+// a supervisor or a CI runner would: the child gets it once, as if sent to
+// it directly, and dies of it (dieOn, when set, lists signals it dies of at
+// once, as of their default action), and bash prints notice for a job
+// killed by it ("" for SIGINT, for which it prints nothing).
+func killTheCommand(sig syscall.Signal, notice string, dieOn []string) diffScenario {
+	name := strings.TrimPrefix(unix.SignalName(sig), "SIG")
+	line := `$W $CH sig -label a -exit-on ` + name + ` -die`
+	if dieOn != nil {
+		line = `$W $CH sig -label a -die-on ` + strings.Join(dieOn, ",")
+	}
+	var notices []string
+	if notice != "" {
+		notices = []string{notice}
+	}
+	return diffScenario{
+		name: "kill -" + name + " to the command reaches it once and the job dies of it",
+		run: func(s *diffShell) {
+			s.typeLine(line)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			s.signalPid(s.top(), sig)
+			s.settle("the prompt after kill -"+name, s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{name})
+			st := 128 + int(sig)
+			wantBare(t, "facts", o.Facts, []string{fmt.Sprintf("status %d pipestatus %d", st, st)})
+			wantBare(t, "notices", o.Notices, notices)
+		},
+	}
 }
 
 // hangupCounts is the norm of the hangup scenarios. Without locked-run the
