@@ -128,7 +128,8 @@ func newDiffShell(t *testing.T, wrapped bool) *diffShell {
 // locked-run when wrapper is not empty.
 func newShellWith(t *testing.T, wrapped bool, wrapper string) *diffShell {
 	t.Helper()
-	// Unix socket and terminal paths stay short; the temp dir may be long.
+	// Not t.TempDir: its long path would be in every lock key (the
+	// command line) and every locked-run log line on the terminal.
 	dir, err := os.MkdirTemp("", "diff")
 	if err != nil {
 		t.Fatal(err)
