@@ -9,6 +9,21 @@ package integration
 // child programs of differential_child_test.go, and $W is empty in the bare
 // run and the locked-run prefix in the wrapped one, so bash shows the same
 // job text both ways and its notices can be compared too.
+//
+// What a run observes (diffObs): the signals each child program received and
+// how it ended, how far a script or loop got, $? and PIPESTATUS, bash's job
+// notices ("Stopped", "Quit", "Terminated"), which processes were stopped at
+// given steps, the terminal's foreground group and `stty -a` at the end.
+//
+// The limits, where the kernel gives no event to wait for: a child keeps
+// counting signals for half a second after the one that ends it (a
+// duplicate comes within that); the SIGUSR1 scenario gives a copy half a
+// second to arrive; two copies of a signal that arrive before the first is
+// handled count as one (see differential_child_test.go), and a hangup's
+// SIGHUP count varies between one and two even without locked-run
+// (hangupCounts). The pager scenarios run both this package's own pager
+// (install-free, does what less does with the terminal) and less itself,
+// which shows the issue's "line mode after fg"; less is required under CI.
 
 import (
 	"fmt"
