@@ -647,6 +647,18 @@ func (s *diffShell) expectEvent(label, prefix string) bool {
 	return true
 }
 
+// expectEventN is expectEvent for the n-th such event.
+func (s *diffShell) expectEventN(label, prefix string, n int) bool {
+	s.t.Helper()
+	if _, ok := s.waitEvent(label, prefix, n, diffWait); !ok {
+		s.fact("no %q number %d from %s", prefix, n, label)
+		s.logTree(fmt.Sprintf("no %q number %d from %s", prefix, n, label))
+		s.recover()
+		return false
+	}
+	return true
+}
+
 // childPid returns the pid of the child labelled label, from its start event.
 func (s *diffShell) childPid(label string) int {
 	for _, e := range s.readEvents() {

@@ -382,13 +382,69 @@ var diffScenarios = []diffScenario{
 				s.status()
 				return
 			}
-			s.typeLine("hello")
+			s.typeLine("#hello")
 			s.settle("the prompt after the line", s.prompted)
 			s.status()
 		},
 		bare: func(t *testing.T, o *diffObs) {
-			wantBare(t, "a's input", childNamed(o, "a").Lines, []string{"line hello"})
+			wantBare(t, "a's input", childNamed(o, "a").Lines, []string{"line #hello"})
 			wantBare(t, "facts", o.Facts, []string{"after Ctrl-Z: all stopped", "status 4 pipestatus 4"})
+		},
+	},
+	{
+		name: "Ctrl-Z and fg twice, then the command reads the next line",
+		run: func(s *diffShell) {
+			s.typeLine(`$W $CH sig -label a -read -code 4`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			for i := 1; i <= 2; i++ {
+				s.key(0x1a)
+				if !s.settle("the prompt after Ctrl-Z", s.prompted) {
+					s.status()
+					return
+				}
+				s.statesUntil(fmt.Sprintf("after Ctrl-Z %d", i), "all stopped", 2*time.Second)
+				s.typeLine("fg")
+				if !s.expectEventN("a", "sig CONT", i) {
+					s.status()
+					return
+				}
+				s.markNow()
+			}
+			s.typeLine("#again")
+			s.settle("the prompt after the line", s.prompted)
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's input", childNamed(o, "a").Lines, []string{"line #again"})
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"CONT", "CONT"})
+			wantBare(t, "facts", o.Facts, []string{"after Ctrl-Z 1: all stopped", "after Ctrl-Z 2: all stopped", "status 4 pipestatus 4"})
+		},
+	},
+	{
+		name: "Ctrl-Z stops a pipeline and fg resumes both commands",
+		run: func(s *diffShell) {
+			s.typeLine(`$W $CH sig -label a -exit-on CONT -code 4 | $W2 $CH sig -label b -exit-on CONT -code 5`)
+			if _, ok := s.ready("a"); !ok {
+				return
+			}
+			if _, ok := s.ready("b"); !ok {
+				return
+			}
+			s.key(0x1a)
+			if !s.settle("the prompt after Ctrl-Z", s.prompted) {
+				s.status()
+				return
+			}
+			s.statesUntil("after Ctrl-Z", "all stopped", 2*time.Second)
+			s.command("fg")
+			s.status()
+		},
+		bare: func(t *testing.T, o *diffObs) {
+			wantBare(t, "a's signals", childNamed(o, "a").Signals, []string{"CONT"})
+			wantBare(t, "b's signals", childNamed(o, "b").Signals, []string{"CONT"})
+			wantBare(t, "facts", o.Facts, []string{"after Ctrl-Z: all stopped", "status 5 pipestatus 5"})
 		},
 	},
 	{
