@@ -354,7 +354,7 @@ var diffScenarios = []diffScenario{
 				s.status()
 				return
 			}
-			s.statesUntil("after Ctrl-Z", "all stopped", 2*time.Second)
+			s.statesUntil("after Ctrl-Z", "all stopped", diffWait)
 			s.typeLine("fg")
 			s.settle("the prompt after fg", s.prompted)
 			s.status()
@@ -376,7 +376,7 @@ var diffScenarios = []diffScenario{
 				s.status()
 				return
 			}
-			s.statesUntil("after Ctrl-Z", "all stopped", 2*time.Second)
+			s.statesUntil("after Ctrl-Z", "all stopped", diffWait)
 			s.typeLine("fg")
 			if !s.expectEvent("a", "sig CONT") {
 				s.status()
@@ -404,7 +404,7 @@ var diffScenarios = []diffScenario{
 					s.status()
 					return
 				}
-				s.statesUntil(fmt.Sprintf("after Ctrl-Z %d", i), "all stopped", 2*time.Second)
+				s.statesUntil(fmt.Sprintf("after Ctrl-Z %d", i), "all stopped", diffWait)
 				s.typeLine("fg")
 				if !s.expectEventN("a", "sig CONT", i) {
 					s.status()
@@ -437,7 +437,7 @@ var diffScenarios = []diffScenario{
 				s.status()
 				return
 			}
-			s.statesUntil("after Ctrl-Z", "all stopped", 2*time.Second)
+			s.statesUntil("after Ctrl-Z", "all stopped", diffWait)
 			s.command("fg")
 			s.status()
 		},
@@ -493,7 +493,7 @@ var diffScenarios = []diffScenario{
 				s.status()
 				return
 			}
-			s.statesUntil("after Ctrl-Z", "all stopped", 2*time.Second)
+			s.statesUntil("after Ctrl-Z", "all stopped", diffWait)
 			s.command("bg")
 			if !s.expectEvent("a", "exit") {
 				s.status()
@@ -702,7 +702,7 @@ var diffScenarios = []diffScenario{
 				s.status()
 				return
 			}
-			s.statesUntil("after kill -TSTP", "all stopped", 2*time.Second)
+			s.statesUntil("after kill -TSTP", "all stopped", diffWait)
 			s.command("fg")
 			s.status()
 		},
@@ -725,13 +725,13 @@ var diffScenarios = []diffScenario{
 				s.status()
 				return
 			}
-			s.statesUntil("after kill -STOP", "all stopped", 2*time.Second)
+			s.statesUntil("after kill -STOP", "all stopped", diffWait)
 			s.signalPid(pid, syscall.SIGCONT)
 			if !s.expectEvent("a", "sig CONT") {
 				s.status()
 				return
 			}
-			s.statesUntil("after kill -CONT", "none stopped", 2*time.Second)
+			s.statesUntil("after kill -CONT", "none stopped", diffWait)
 			if !s.expectEvent("a", "exit") {
 				s.status()
 				return
