@@ -128,7 +128,8 @@ func newDiffShell(t *testing.T, wrapped bool) *diffShell {
 // locked-run when wrapper is not empty.
 func newShellWith(t *testing.T, wrapped bool, wrapper string) *diffShell {
 	t.Helper()
-	// Unix socket and terminal paths stay short; the temp dir may be long.
+	// Not t.TempDir: its long path would be in every lock key (the
+	// command line) and every locked-run log line on the terminal.
 	dir, err := os.MkdirTemp("", "diff")
 	if err != nil {
 		t.Fatal(err)
@@ -640,6 +641,18 @@ func (s *diffShell) expectEvent(label, prefix string) bool {
 	if _, ok := s.waitEvent(label, prefix, 1, diffWait); !ok {
 		s.fact("no %q from %s", prefix, label)
 		s.logTree(fmt.Sprintf("no %q from %s", prefix, label))
+		s.recover()
+		return false
+	}
+	return true
+}
+
+// expectEventN is expectEvent for the n-th such event.
+func (s *diffShell) expectEventN(label, prefix string, n int) bool {
+	s.t.Helper()
+	if _, ok := s.waitEvent(label, prefix, n, diffWait); !ok {
+		s.fact("no %q number %d from %s", prefix, n, label)
+		s.logTree(fmt.Sprintf("no %q number %d from %s", prefix, n, label))
 		s.recover()
 		return false
 	}
