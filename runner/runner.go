@@ -278,9 +278,9 @@ func (p *Process) recentChildStop() bool {
 }
 
 // groupGot reports whether sig, received by this process, was sent to the
-// whole process group or tree. It asks the guardian; while it has none yet
-// (the first milliseconds), it assumes that the signals a terminal sends
-// came from it when we are the terminal's foreground group.
+// whole process group or tree. It asks the guardian; without one (it could
+// not be started, or died of something else), it assumes that the signals a
+// terminal sends came from it when we are the terminal's foreground group.
 func (p *Process) groupGot(sig syscall.Signal) bool {
 	if g := p.guardian(); g != nil {
 		if got, ok := g.witnessed(sig); ok {
@@ -508,6 +508,11 @@ func (p *Process) childStopped(ctx context.Context, sig syscall.Signal, cont <-c
 	}
 	for len(cont) > 0 {
 		<-cont
+	}
+	if st := proctree.State(p.pid); st != 'T' && st != 't' {
+		// Continued already: the group's stop signal stopped us too, and
+		// the shell's fg or bg continued us all before we got here.
+		return
 	}
 	if g := p.guardian(); g != nil {
 		g.watch()

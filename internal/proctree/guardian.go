@@ -38,6 +38,11 @@ func guardianMain(marker string) int {
 		defer repMu.Unlock()
 		rep.Write([]byte{byte(sig)}) //nolint:errcheck // a dead owner is noticed on ctl
 	}
+	// A background read or write of the terminal by the job stops the
+	// whole group with SIGTTIN or SIGTTOU; the guardian must not stop with
+	// it, or it could not act if locked-run died meanwhile. It never uses
+	// the terminal, and has no children to inherit the ignore.
+	signal.Ignore(syscall.SIGTTIN, syscall.SIGTTOU)
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs, caught...)
 	if err := readDeferred(Deferred, report); err != nil {
