@@ -1063,3 +1063,25 @@ func writeShellFile(s *diffShell, name, content string, mode os.FileMode) {
 		s.t.Fatal(err)
 	}
 }
+
+func TestRuntimeOnlyDump(t *testing.T) {
+	tests := []struct {
+		name string
+		dump string
+		want bool
+	}{
+		{"a dump with registers only is the runtime's", "SIGQUIT: quit\nPC=0x42505b m=0 sigcode=0\n\ngoroutine 1 gp=0xc0000081e0 m=0 [running]:\n\nrax    0x18b7aa400020\n", true},
+		{"runtime frames, closures included, are the runtime's",
+			"goroutine 1 [running]:\nruntime.systemstack_switch()\n\t/go/src/runtime/asm_amd64.s:516\nruntime.gcenable.gowrap2()\n\t/go/src/runtime/mgc.go:205\ninternal/runtime/atomic.Load(...)\nruntime.goexit({})\n", true},
+		{"a standard library init is not the runtime's (an early package can come first)", "goroutine 1 [running]:\nos.newFile(0x0, {0x1191c2b, 0xa}, 0x0, 0x0)\n\t/go/src/os/file_unix.go:225\nos.init()\nruntime.main()\n", false},
+		{"main is the program's", "goroutine 1 [running]:\nmain.(*app).run(...)\nruntime.main()\n", false},
+		{"a module's package is the program's", "goroutine 1 [running]:\ngithub.com/locked-run/locked-run/signals.Relay(0x1)\nruntime.goexit({})\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := runtimeOnlyDump(tt.dump); got != tt.want {
+				t.Errorf("runtimeOnlyDump = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
