@@ -243,16 +243,14 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 	if already != 0 {
 		cancel()
 	}
+	// --timeout goes to the lock, not to ctx: a holder that looks
+	// stopped is watched past it (see lock.AcquireOptions.Timeout).
 	waitCtx := ctx
-	if o.timeout > 0 {
-		var cancelTimeout context.CancelFunc
-		waitCtx, cancelTimeout = context.WithTimeout(ctx, o.timeout)
-		defer cancelTimeout()
-	}
 	logger.Info("acquiring lock", "key", o.key)
 	var lastHolder lock.Record
 	opts := lock.AcquireOptions{
 		NoWait:   o.noWait,
+		Timeout:  o.timeout,
 		Progress: o.progress,
 		OnWait: func(h lock.Record, waited time.Duration) {
 			lastHolder = h
@@ -262,6 +260,16 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 	}
 	start := time.Now()
 	lease, err := locker.Acquire(waitCtx, o.key, opts)
+	for err == nil && lease.Remaining() < o.timing.Heartbeat && s.interrupted() == 0 {
+		// Never start the child on a lease about to run out (we were
+		// stopped or starved since it was granted): give it back and
+		// take it again.
+		rctx, rcancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		_ = lease.Release(rctx)
+		rcancel()
+		logger.Debug("lease ran short before the command started; acquiring again")
+		lease, err = locker.Acquire(waitCtx, o.key, opts)
+	}
 	if err == nil {
 		if sig := s.interrupted(); sig != 0 {
 			// A signal arrived as the lock was granted: honour it, and
