@@ -2,9 +2,9 @@
 // a terminal or a supervisor (systemd, a CI runner, kill) sends to ask a
 // program to stop or to act, and the keyboard stop, listed in [Forwarded].
 // [Relay] catches them for the whole life of the process and hands each one,
-// in the order received, to a function the caller gives it. [CatchEarly]
-// (called from package early's init) catches them from the first moment our
-// own code runs and keeps a broken pipe on our own output from killing us;
+// in the order received, to a function the caller gives it; [RelayFrom]
+// goes on from what package early has caught since the program's first
+// moment (and early keeps a broken pipe on our own output from killing us).
 // [Die] and [Stop] make the process die of, or stop with, a signal as its
 // default action would, without the Go runtime's handlers in between.
 //

@@ -28,40 +28,6 @@ var Forwarded = []os.Signal{
 // most one of each standard signal pending, so a few per kind is plenty.
 const queue = 32
 
-// early holds the signals caught from CatchEarly until the first Relay.
-var (
-	earlyMu sync.Mutex
-	early   chan os.Signal // nil unless CatchEarly was called and no Relay has taken over
-	pipe    = make(chan os.Signal, 1)
-)
-
-// CatchEarly catches the Forwarded signals from now on, for the first
-// Relay to hand over, so that nothing that arrives in locked-run's first
-// milliseconds gets the Go runtime's default (a SIGQUIT goroutine dump, a
-// SIGINT that leaves no trace in the log). It also keeps a broken pipe on
-// our own stdout or stderr (`2>&1 | head -1`) from killing us: with SIGPIPE
-// notified, the runtime lets the write fail with EPIPE instead. A handler,
-// unlike an ignore, is not inherited by the child, which gets the default
-// SIGPIPE it would get without us. The program calls it as early as it
-// can, from an init function.
-func CatchEarly() {
-	earlyMu.Lock()
-	if early == nil {
-		early = make(chan os.Signal, queue)
-		// One at a time, SIGQUIT first: enabling a signal is a round trip
-		// to the runtime's signal thread, and until SIGQUIT is enabled the
-		// runtime answers it with a goroutine dump.
-		for _, s := range append([]os.Signal{syscall.SIGQUIT}, catchable()...) {
-			if s == syscall.SIGQUIT && signal.Ignored(s) {
-				continue
-			}
-			signal.Notify(early, s)
-		}
-	}
-	earlyMu.Unlock()
-	signal.Notify(pipe, syscall.SIGPIPE)
-}
-
 // catchable returns the Forwarded signals not ignored when the program
 // started (see the package documentation).
 func catchable() []os.Signal {
@@ -76,10 +42,9 @@ func catchable() []os.Signal {
 
 // Relay catches the Forwarded signals, except those ignored when the
 // program started (see the package documentation), and calls fn once for
-// each one received, in the order received, from a single goroutine. Those
-// that arrived before the first Relay, since the program started, are
-// handed to fn first. A slow fn delays later calls; it does not lose signals
-// unless more than a few dozen arrive meanwhile.
+// each one received, in the order received, from a single goroutine. A slow
+// fn delays later calls; it does not lose signals unless more than a few
+// dozen arrive meanwhile.
 //
 // Relay returns stop, which stops catching (the signals get their default
 // behaviour back, unless something else in the program still asks for them),
@@ -92,33 +57,25 @@ func Relay(fn func(sig syscall.Signal)) (stop func()) {
 	if caught := catchable(); len(caught) > 0 {
 		signal.Notify(ch, caught...)
 	}
-	// Take over from the early catch: what it holds came first.
-	earlyMu.Lock()
-	e := early
-	early = nil
-	earlyMu.Unlock()
-	var before []os.Signal
-	if e != nil {
-		signal.Stop(e)
-		for len(e) > 0 {
-			before = append(before, <-e)
-		}
-	}
+	return RelayFrom(ch, func() { signal.Stop(ch) }, fn)
+}
 
+// RelayFrom is Relay for signals that something else has been catching into
+// ch already (package early, from the program's first moment): what is
+// waiting in ch is relayed first, then what arrives, and stop calls release,
+// which must stop catching into ch (signal.Stop).
+func RelayFrom(ch <-chan os.Signal, release func(), fn func(sig syscall.Signal)) (stop func()) {
 	quit := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
-		for _, s := range before {
-			fn(s.(syscall.Signal))
-		}
 		for {
 			select {
 			case s := <-ch:
 				fn(s.(syscall.Signal))
 			case <-quit:
-				// signal.Stop has returned: nothing more can arrive, so
-				// what is buffered is the last of it.
+				// release has returned: nothing more can arrive, so what
+				// is buffered is the last of it.
 				for {
 					select {
 					case s := <-ch:
@@ -134,7 +91,7 @@ func Relay(fn func(sig syscall.Signal)) (stop func()) {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			signal.Stop(ch)
+			release()
 			close(quit)
 			<-exited
 		})

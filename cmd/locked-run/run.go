@@ -16,6 +16,7 @@ import (
 	"github.com/locked-run/locked-run/lock"
 	"github.com/locked-run/locked-run/runner"
 	"github.com/locked-run/locked-run/signals"
+	"github.com/locked-run/locked-run/signals/early"
 )
 
 // mainOptions are the validated options of running a command.
@@ -139,7 +140,13 @@ func runMain(c *cli.Context, child []string) error {
 			signals.Die(sig)
 		}
 	}()
-	stopRelay := signals.Relay(sup.signal)
+	var stopRelay func()
+	if caught, release := early.Caught(); caught != nil {
+		// Go on from what has been caught since the program started.
+		stopRelay = signals.RelayFrom(caught, release, sup.signal)
+	} else {
+		stopRelay = signals.Relay(sup.signal)
+	}
 	defer stopRelay()
 
 	lease, err := sup.acquire(ctx, locker, o, logger)
