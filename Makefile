@@ -79,11 +79,17 @@ java:
 	@java -version 2>&1 | head -1
 
 # image-tools installs podman, which packaging/image_test.go builds and runs
-# the container image with, and runc (crun refuses hosts with hybrid cgroups).
+# the container image with, and runc (crun refuses hosts with hybrid cgroups);
+# and the programs the tests drive as users have them: less (the pager of the
+# differential pty tests), zsh and fish (their completions are parsed), man
+# (the man page is rendered) and bash-completion. One apt-get for whatever
+# is missing.
+IMAGE_TOOLS := podman:podman runc:runc less:less zsh:zsh fish:fish man:man-db groff:groff-base
 image-tools:
-	@command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 || { \
-	  echo "installing podman and runc for the container image test"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc >/dev/null; }
+	@missing=""; for t in $(IMAGE_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	  [ -f /usr/share/bash-completion/bash_completion ] || missing="$$missing bash-completion"; \
+	  if [ -n "$$missing" ]; then echo "installing$$missing for the tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 check-format:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \

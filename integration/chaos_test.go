@@ -65,6 +65,11 @@ import (
 //     without trusting a pid that may have been reused, that every child
 //     died within a second of its wrapper.
 //
+// Each section also leaves two processes behind, a background job and a
+// daemon that called setsid and ignores SIGTERM. They register with the
+// monitor the same way, naming the section's wrapper, and the same bound
+// holds for them: the lock covers the child's whole tree.
+//
 // # Counting increments
 //
 // The section reads the counter file, sleeps a little, and replaces it
@@ -117,10 +122,37 @@ const (
 	chaosDrainTimeout    = 90 * time.Second
 )
 
+// chaosDescendantEnv, when set, turns this test binary into one of the
+// processes a section leaves behind: "background" (a script's `cmd &`,
+// which exits on SIGTERM) or "setsid" (a daemon in a session of its own,
+// which ignores SIGTERM and needs SIGKILL).
+const chaosDescendantEnv = "LOCKED_RUN_TEST_CHAOS_DESCENDANT"
+
 func init() {
+	if kind := os.Getenv(chaosDescendantEnv); kind != "" {
+		os.Exit(chaosDescendant(os.Getenv(chaosDirEnv), kind))
+	}
 	if dir := os.Getenv(chaosDirEnv); dir != "" {
 		os.Exit(chaosSection(dir))
 	}
+}
+
+// chaosDescendant registers with the monitor as a descendant of the
+// wrapper in $LOCKED_RUN_TEST_CHAOS_WRAPPER and then runs until it is
+// killed. The monitor stamps its death like a section's, and the run
+// checks that it died within chaosDeathBound of that wrapper.
+func chaosDescendant(dir, kind string) int {
+	if kind == "setsid" {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	conn, err := net.Dial("unix", filepath.Join(dir, "sock"))
+	if err != nil {
+		return 1
+	}
+	fmt.Fprintf(conn, "D %d %s %s %s\n", os.Getpid(), os.Getenv("LOCKED_RUN_TEST_CHAOS_WRAPPER"),
+		os.Getenv("LOCKED_RUN_FENCING_TOKEN"), os.Getenv("LOCKED_RUN_OWNER"))
+	bufio.NewReader(conn).ReadString('\n')
+	select {}
 }
 
 // monoNow returns CLOCK_MONOTONIC in nanoseconds: one clock for every
@@ -183,6 +215,24 @@ func chaosSection(dir string) int {
 	sleepMs, err := strconv.Atoi(strings.TrimSpace(answer))
 	if err != nil {
 		return fail(fmt.Errorf("monitor answered %q", answer))
+	}
+
+	// Leave two processes behind, as scripts do: a background job and a
+	// daemon that called setsid. The lock covers them too: they must be
+	// gone before the wrapper exits, or within a second of it when the
+	// wrapper is SIGKILLed. Not waited for: they outlive the section.
+	self, err := os.Executable()
+	if err != nil {
+		return fail(err)
+	}
+	for _, kind := range []string{"background", "setsid"} {
+		d := exec.Command(self)
+		d.Env = append(os.Environ(), chaosDescendantEnv+"="+kind,
+			fmt.Sprintf("LOCKED_RUN_TEST_CHAOS_WRAPPER=%d", os.Getppid()))
+		d.SysProcAttr = &syscall.SysProcAttr{Setsid: kind == "setsid"}
+		if err := d.Start(); err != nil {
+			return fail(err)
+		}
 	}
 
 	mu.Lock()
@@ -272,6 +322,9 @@ type chaosChild struct {
 	registered int64  // CLOCK_MONOTONIC
 	died       int64  // CLOCK_MONOTONIC when its connection closed; 0 while alive
 	plannedMs  int
+	// descendant is set for a process a section left behind; its ppid is
+	// then the section's wrapper, not its parent.
+	descendant bool
 }
 
 // A chaosWrapper is one locked-run process started by the driver.
@@ -520,6 +573,12 @@ func (r *chaosRun) serveChild(c net.Conn) {
 	}
 	ch := &chaosChild{registered: monoNow()}
 	var tok string
+	if rest, ok := strings.CutPrefix(line, "D "); ok {
+		// A descendant: ppid names the wrapper of the section that
+		// started it.
+		ch.descendant = true
+		line = rest
+	}
 	if _, err := fmt.Sscanf(line, "%d %d %s %s", &ch.pid, &ch.ppid, &tok, &ch.owner); err != nil {
 		r.mu.Lock()
 		r.errs = append(r.errs, fmt.Sprintf("bad registration %q: %v", line, err))
@@ -533,6 +592,17 @@ func (r *chaosRun) serveChild(c net.Conn) {
 
 	r.mu.Lock()
 	var took bool
+	if ch.descendant {
+		r.children = append(r.children, ch)
+		r.mu.Unlock()
+		fmt.Fprintln(c, "0")
+		_, _ = rd.ReadString('\n')
+		died := monoNow()
+		r.mu.Lock()
+		ch.died = died
+		r.mu.Unlock()
+		return
+	}
 	if len(r.plan) > 0 {
 		ch.plannedMs, r.plan = r.plan[0], r.plan[1:]
 		took = true
@@ -1054,9 +1124,14 @@ func (r *chaosRun) verify(procs int, long bool) {
 		t.Errorf("counter is %d, but %d sections incremented it (%d completed)", final, writers, completed)
 	}
 
-	// Every child died with or before its wrapper, and its pid is gone.
+	// Every child, and everything it left behind, died with or before its
+	// wrapper (within chaosDeathBound), and its pid is gone.
 	outlived := 0
+	descendants := 0
 	for _, c := range r.children {
+		if c.descendant {
+			descendants++
+		}
 		w := wrapperAt(byPid[c.ppid], c.registered)
 		switch {
 		case w == nil:
@@ -1156,8 +1231,8 @@ func (r *chaosRun) verify(procs int, long bool) {
 		fmt.Sprintf("chaos: faults injected %d: %s; blackholes of the holder alone %d", total, strings.Join(kinds, " "), r.holders[faultBlackhole]),
 		fmt.Sprintf("chaos: proxy requests %v; throttled %d, 5xx %d, connections reset %d, answers dropped %d, blackholed %d, held %d",
 			stats.Requests, stats.Throttled, stats.Failed, stats.Reset, stats.AnswersDropped, stats.Blackholed, stats.Held),
-		fmt.Sprintf("chaos: counter %d, increments %d; overlaps %d; children outliving their wrapper %d",
-			final, writers, overlaps, outlived),
+		fmt.Sprintf("chaos: counter %d, increments %d; overlaps %d; descendants left by sections %d; children or descendants outliving their wrapper %d",
+			final, writers, overlaps, descendants, outlived),
 	}
 	for _, l := range fig {
 		t.Log(l)

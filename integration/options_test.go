@@ -33,6 +33,8 @@ func TestOptionsLikeGetopt(t *testing.T) {
 		{"-E is flock's short --conflict-exit-code", []string{"--local", "-k", "busy", "-nE", "3", "--", "echo", "ran"}, 3, "", "held by"},
 		{"an unknown letter is named with the bundle as typed", []string{"--local", "-nxq", "--", "true"}, 125, "", "unknown option -x in -nxq"},
 		{"an unknown single-dash word is quoted as typed", []string{"--local", "-frobnicate", "--", "true"}, 125, "", "unknown option -frobnicate"},
+		{"a bad value is quoted with the option as typed", []string{"--local", "-nw5x", "--", "true"}, 125, "", `locked-run: -w "5x": not a duration`},
+		{"a bad value of a long option names it as typed", []string{"--local", "--timeout", "soon", "--", "true"}, 125, "", `locked-run: --timeout "soon": not a duration`},
 		{"the lease rule is checked on --local too, durations as people write them", []string{"--local", "--lease", "10s", "--", "true"}, 125, "",
 			"locked-run: --lease 10s must exceed --heartbeat 3.3s + --kill-after 10s + margin 1s"},
 	}
@@ -47,6 +49,13 @@ func TestOptionsLikeGetopt(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a bad value from the environment names the variable", func(t *testing.T) {
+		r := runBin(t, append(env, "LOCKED_RUN_TIMEOUT=soon"), "--local", "--", "true")
+		if r.code != 125 {
+			t.Fatalf("exit %d, want 125", r.code)
+		}
+		oneErrorLine(t, r, `LOCKED_RUN_TIMEOUT="soon": not a duration`)
+	})
 	t.Run("the same lease is refused with the same line on DynamoDB", func(t *testing.T) {
 		local := runBin(t, env, "--local", "--lease", "15s", "--", "true")
 		dynamo := runBin(t, env, "-t", "some-table", "--lease", "15s", "--", "true")

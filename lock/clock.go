@@ -21,15 +21,52 @@ type Timer interface {
 	Reset(d time.Duration) bool
 }
 
-// SystemClock returns the Clock of the running process: time.Now and
-// time.NewTimer.
-func SystemClock() Clock { return systemClock{} }
+// SystemClock returns the Clock of the running process. Its readings count
+// time the host spent suspended: they advance with CLOCK_BOOTTIME on Linux
+// and CLOCK_MONOTONIC on macOS (which, unlike Linux's, goes on during
+// sleep), not with Go's monotonic clock, which stops during a suspend. A
+// lease's deadline is therefore past the moment the host resumes from a
+// suspend longer than what was left of it. Their wall-clock part is the
+// wall clock at the first call plus the time elapsed since, so a step of
+// the wall clock later (not a slew) is not seen; it is only written into
+// records for people and used to judge whether a holder looks stopped.
+// Its timers are Go's: they do not count a suspend, which is why the
+// renewer wakes up at least every suspendCheck.
+func SystemClock() Clock { return sysClock }
 
-type systemClock struct{}
+var sysClock = newSystemClock(bootTime)
 
-func (systemClock) Now() time.Time { return time.Now() }
+type systemClock struct {
+	base  time.Time                    // time.Now() when boot0 was read
+	boot0 time.Duration                // boot() then
+	boot  func() (time.Duration, bool) // nil: time.Now alone
+}
+
+func newSystemClock(boot func() (time.Duration, bool)) systemClock {
+	b0, ok := boot()
+	if !ok {
+		return systemClock{}
+	}
+	return systemClock{base: time.Now(), boot0: b0, boot: boot}
+}
+
+func (c systemClock) Now() time.Time {
+	if c.boot == nil {
+		return time.Now()
+	}
+	b, ok := c.boot()
+	if !ok {
+		return time.Now()
+	}
+	return c.base.Add(b - c.boot0)
+}
 
 func (systemClock) NewTimer(d time.Duration) Timer { return systemTimer{time.NewTimer(d)} }
+
+// suspendCheck is the longest a renewer sleeps without looking at the
+// clock: after the host resumes from a suspend, Lost closes within about
+// this much running time when the renew deadline passed meanwhile.
+const suspendCheck = time.Second
 
 type systemTimer struct{ t *time.Timer }
 

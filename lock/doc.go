@@ -19,6 +19,15 @@
 // RVN; the wall-clock timestamps in the item are shown to people and never
 // used for a decision, so a holder whose clock is hours off changes nothing.
 //
+// Stopped-looking holders. A caller that will not wait (NoWait) or not for
+// long (Timeout) could never see a crashed holder expire. When the holder's
+// record looks stopped (Record.LooksStopped: its HeartbeatAt, by its clock,
+// is older than its heartbeat interval and a slack by ours, or far in our
+// future), such a caller watches it anyway, for up to one lease, with the
+// same RVN rule: another host's clock only decides whether watching is
+// worth it, never whether to take over. A live holder renews within one
+// heartbeat, and the caller then answers "held".
+//
 // Conditional writes. Acquiring a free key, taking over an expired one,
 // renewing, and releasing are each a single write whose condition names what
 // the writer last saw (no owner; the RVN it watched; its own owner id and
@@ -32,7 +41,15 @@
 // If renewals keep failing, the holder closes Lost at send time + lease -
 // kill-after - margin, which leaves the caller kill-after to stop its child
 // and a margin for scheduling and clock-rate error before the first moment a
-// waiter could write.
+// waiter could write. A lease is never handed out with less than one
+// heartbeat left before that deadline (an answer that came late, or a lost
+// one found by a read): it is given back by owner id and acquired again.
+//
+// Suspend. SystemClock counts time the host spent suspended
+// (CLOCK_BOOTTIME; CLOCK_MONOTONIC on macOS), and the renewer wakes at least
+// every second, so a holder that resumes past its deadline is invalid at
+// once and closes Lost within about a second of running time. What ran in
+// that second cannot be undone; fencing tokens are the remedy.
 //
 // # DynamoDB item layout
 //
@@ -47,12 +64,14 @@
 //	Host          S  holder's host name
 //	Pid           N  holder's process id
 //	User          S  holder's user name
-//	Command       S  the command the holder runs
+//	Command       S  the command the holder runs, cut to MaxCommandBytes
 //	AcquiredAt    S  holder's wall clock at acquisition, RFC 3339 (for people only)
 //	HeartbeatAt   S  holder's wall clock at its last renewal, RFC 3339 (for people only)
 //	LeaseMs       N  the lease the holder promised, in milliseconds
+//	HeartbeatMs   N  how often the holder renews, in milliseconds (absent before issue 9)
 //	RVN           S  record version number: random, rewritten by every write of the holder
-//	FencingToken  N  incremented by every acquisition; kept after release, never reset
+//	FencingToken  N  incremented by every acquisition; kept after release, never reset;
+//	                 at MaxToken the key is refused (ErrTokenExhausted), never wrapped
 //
 // Release removes Owner through RVN and keeps LockID, Schema and
 // FencingToken. A free key's item therefore still says how many times the

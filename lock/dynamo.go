@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -58,6 +59,11 @@ type Dynamo struct {
 	reqTimeout time.Duration
 	// jitter spreads polls; tests replace it to make polls exact.
 	jitter func(time.Duration) time.Duration
+
+	// reached is set once any request got an answer from the server: from
+	// then on, a connection failure is an outage to ride out, not a wrong
+	// endpoint to report.
+	reached atomic.Bool
 }
 
 const (
@@ -126,6 +132,7 @@ func NewDynamo(cfg DynamoConfig) (*Dynamo, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
+	cfg.Identity.Command = truncateCommand(cfg.Identity.Command)
 	return &Dynamo{
 		api:        cfg.Client,
 		table:      cfg.Table,
@@ -143,12 +150,6 @@ func NewDynamo(cfg DynamoConfig) (*Dynamo, error) {
 func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.5 + rand.Float64()))
 }
-
-// noSDKRetries turns off the SDK's retryer for one call. The backend owns
-// the retry policy of lock writes: the standard retryer gives up after three
-// attempts, and its client-side retry quota fails with an error that looks
-// like the server's.
-func noSDKRetries(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} }
 
 // Table returns the name of the lock table.
 func (d *Dynamo) Table() string { return d.table }
@@ -174,6 +175,12 @@ func (d *Dynamo) Acquire(ctx context.Context, key string, opts AcquireOptions) (
 		start: d.clock.Now(),
 		sent:  make(map[string]time.Time),
 		log:   d.log.With("key", key),
+	}
+	switch {
+	case opts.NoWait:
+		a.limited, a.deadline = true, a.start
+	case opts.Timeout > 0:
+		a.limited, a.deadline = true, a.start.Add(opts.Timeout)
 	}
 	lease, err := a.run(ctx)
 	if err != nil && a.unknown > 0 {
@@ -203,6 +210,14 @@ type acquisition struct {
 
 	notified     bool
 	nextProgress time.Time
+
+	// limited is set under NoWait or a Timeout: past deadline, Acquire
+	// answers instead of waiting, unless the holder looks stopped, in
+	// which case it goes on watching the version it saw (extended) for
+	// up to that version's lease.
+	limited  bool
+	deadline time.Time
+	extended *sighting
 }
 
 // A sighting is a holder's record version as a waiter watches it.
@@ -210,6 +225,8 @@ type sighting struct {
 	owner, rvn string
 	since      time.Time     // when the answer first carrying it was received
 	lease      time.Duration // the holder's promise, made sane
+	stopped    bool          // the holder looked stopped when first seen (Record.LooksStopped)
+	rec        Record
 }
 
 type step int
@@ -222,10 +239,9 @@ const (
 
 func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 	var (
-		watch   sighting
-		next    = stepWrite
-		retry   = a.retryPolicy()
-		lastErr error
+		watch sighting
+		next  = stepWrite
+		retry = a.d.newRetrier("acquire", acquireRetryFor, a.d.timing.Poll)
 	)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -238,7 +254,7 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			refused  bool // item is the answer to our failed write
 		)
 		if next == stepRead {
-			item, err = a.d.getItem(ctx, a.key, noSDKRetries)
+			item, err = a.d.getItem(ctx, a.key, callOpts)
 			received = a.d.clock.Now()
 		} else {
 			var takeover *sighting
@@ -250,10 +266,16 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			rec, sentAt, err = a.write(ctx, takeover)
 			received = a.d.clock.Now()
 			if err == nil {
+				retry.success()
 				if takeover != nil {
 					a.log.Info("took over expired lock", "owner", rec.Owner, "previous", watch.owner, "token", rec.Token)
 				}
-				return a.won(ctx, rec, sentAt)
+				lease, err := a.won(ctx, rec, sentAt)
+				if lease != nil || err != nil {
+					return lease, err
+				}
+				next = stepRead // given back: too little of it was left
+				continue
 			}
 			if ctx.Err() != nil {
 				// The write may have landed as ctx ended.
@@ -267,9 +289,11 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			case errors.As(err, &ccf):
 				// No item came back: there is none, or the endpoint
 				// does not return it. Look.
+				retry.success()
 				next = stepRead
 				continue
-			case isTransient(err):
+			case isTransient(err) && !isConnect(err):
+				// A request that never connected cannot have landed.
 				a.uncertain(sentAt)
 			}
 		}
@@ -277,15 +301,23 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			if ctx.Err() != nil {
 				return nil, a.ctxErr(ctx.Err())
 			}
-			if !isTransient(err) {
-				return nil, fmt.Errorf("acquire %q: %w", a.key, err)
+			if errors.Is(err, errValidation) {
+				err = a.d.explainValidation(ctx, err)
 			}
-			lastErr = err
-			wait := retry.NextBackOff()
-			if wait == backoff.Stop {
-				return nil, fmt.Errorf("acquire %q: gave up after %s of failures: %w", a.key, acquireRetryFor, lastErr)
+			wait, gerr := retry.failed(err)
+			if gerr != nil {
+				return nil, fmt.Errorf("acquire %q: %w", a.key, gerr)
 			}
-			a.log.Debug("request failed, retrying", "error", err, "in", wait)
+			if a.opts.Timeout > 0 && a.extended == nil {
+				// Failures do not extend a --timeout; only a holder
+				// that looks stopped does.
+				now := a.d.clock.Now()
+				if !now.Before(a.deadline) {
+					return nil, fmt.Errorf("acquire %q: gave up waiting after %s, the last request failing: %w: %w",
+						a.key, now.Sub(a.start).Round(time.Millisecond), context.DeadlineExceeded, err)
+				}
+				wait = min(wait, a.deadline.Sub(now))
+			}
 			if err := sleep(ctx, a.d.clock, wait); err != nil {
 				return nil, a.ctxErr(err)
 			}
@@ -293,13 +325,16 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			next = stepRead
 			continue
 		}
-		retry.Reset()
+		retry.success()
 
 		if len(item) == 0 {
 			next = stepWrite
 			continue
 		}
 		rec, err := decodeRecord(item)
+		if refused && err == nil && rec.Token >= MaxToken {
+			return nil, fmt.Errorf("acquire %q: %w", a.key, ErrTokenExhausted)
+		}
 		if refused && err == nil && rec.Owner != a.owner && (!rec.Held() || a.expired(watch, rec)) {
 			// Refused, yet the item looks as if the same write should
 			// pass: something this code does not understand is going
@@ -322,18 +357,25 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			if !ok {
 				sentAt = a.start
 			}
-			return a.won(ctx, rec, sentAt)
+			lease, err := a.won(ctx, rec, sentAt)
+			if lease != nil || err != nil {
+				return lease, err
+			}
+			next = stepRead
+			continue
 		case !rec.Held():
 			next = stepWrite
 			continue
-		case a.opts.NoWait:
-			return nil, &HeldError{Key: a.key, Holder: rec}
 		}
 		if rec.Owner != watch.owner || rec.Version != watch.rvn {
 			// Any new version restarts the watch, from when we learned
 			// of it: the holder wrote it no later than that.
-			watch = sighting{owner: rec.Owner, rvn: rec.Version, since: received, lease: a.d.leaseOf(rec)}
-			a.log.Debug("watching holder", "owner", rec.Owner, "rvn", rec.Version, "lease", watch.lease)
+			watch = sighting{owner: rec.Owner, rvn: rec.Version, since: received, lease: a.d.leaseOf(rec),
+				stopped: rec.LooksStopped(received), rec: rec}
+			a.log.Debug("watching holder", "owner", rec.Owner, "rvn", rec.Version, "lease", watch.lease, "looks_stopped", watch.stopped)
+		}
+		if err := a.pastDeadline(watch, received); err != nil {
+			return nil, err
 		}
 		a.notify(rec, received)
 
@@ -347,6 +389,9 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 		if a.opts.OnWait != nil && a.opts.Progress > 0 {
 			wait = min(wait, a.nextProgress.Sub(now))
 		}
+		if a.limited && a.extended == nil {
+			wait = min(wait, max(a.deadline.Sub(now), 0))
+		}
 		if err := sleep(ctx, a.d.clock, wait); err != nil {
 			return nil, a.ctxErr(err)
 		}
@@ -354,22 +399,36 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 	}
 }
 
+// pastDeadline decides, once the NoWait or Timeout deadline has passed,
+// whether to answer now (it returns the error to answer with) or to go on
+// watching: a holder that looked stopped when this version was first seen
+// is watched for the rest of that version's lease, and given up on as soon
+// as it writes a new version (it is alive).
+func (a *acquisition) pastDeadline(watch sighting, now time.Time) error {
+	if !a.limited || now.Before(a.deadline) {
+		return nil
+	}
+	if a.extended == nil && watch.stopped {
+		w := watch
+		a.extended = &w
+		a.log.Info("holder looks stopped; watching it for up to its lease before giving up",
+			"owner", watch.owner, "host", watch.rec.Host, "lease", watch.lease.String())
+		return nil
+	}
+	if a.extended != nil && a.extended.owner == watch.owner && a.extended.rvn == watch.rvn {
+		return nil
+	}
+	if a.opts.NoWait {
+		return &HeldError{Key: a.key, Holder: watch.rec}
+	}
+	return fmt.Errorf("acquire %q: gave up waiting after %s (held by %s): %w",
+		a.key, now.Sub(a.start).Round(time.Millisecond), watch.rec.Describe(), context.DeadlineExceeded)
+}
+
 // expired reports whether rec is the version watch has watched for a whole
 // lease.
 func (a *acquisition) expired(watch sighting, rec Record) bool {
 	return rec.Owner == watch.owner && rec.Version == watch.rvn && !a.d.clock.Now().Before(watch.since.Add(watch.lease))
-}
-
-// retryPolicy is the backoff for transient errors while acquiring.
-func (a *acquisition) retryPolicy() *backoff.ExponentialBackOff {
-	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(a.d.timing.Poll),
-		backoff.WithMaxInterval(5*time.Second),
-		backoff.WithMaxElapsedTime(acquireRetryFor),
-		backoff.WithClockProvider(a.d.clock),
-	)
-	b.Reset()
-	return b
 }
 
 // notify calls OnWait when waiting starts and then every Progress.
@@ -421,9 +480,9 @@ func (a *acquisition) write(ctx context.Context, takeover *sighting) (Record, ti
 		Key:       keyOf(a.key),
 		UpdateExpression: aws.String("SET #Schema = :schema, #Owner = :owner, #Host = :host, #Pid = :pid, " +
 			"#User = :user, #Command = :command, #AcquiredAt = :now, #HeartbeatAt = :now, " +
-			"#LeaseMs = :lease, #RVN = :rvn ADD #FencingToken :one"),
+			"#LeaseMs = :lease, #HeartbeatMs = :every, #RVN = :rvn ADD #FencingToken :one"),
 		ExpressionAttributeNames: names(attrSchema, attrOwner, attrHost, attrPID, attrUser, attrCommand,
-			attrAcquired, attrHeartbeat, attrLease, attrRVN, attrToken),
+			attrAcquired, attrHeartbeat, attrLease, attrEvery, attrRVN, attrToken),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":schema":  avS(SchemaVersion),
 			":owner":   avS(a.owner),
@@ -433,29 +492,34 @@ func (a *acquisition) write(ctx context.Context, takeover *sighting) (Record, ti
 			":command": avS(a.d.id.Command),
 			":now":     avS(formatTime(now)),
 			":lease":   avN(a.d.timing.Lease.Milliseconds()),
+			":every":   avN(a.d.timing.Heartbeat.Milliseconds()),
 			":rvn":     avS(rvn),
 			":one":     avN(1),
+			":max":     &types.AttributeValueMemberN{Value: strconv.FormatUint(MaxToken, 10)},
 		},
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
+	// A counter at MaxToken is refused rather than pushed past what
+	// readers can hold.
+	const tokenOK = " AND (attribute_not_exists(#FencingToken) OR #FencingToken < :max)"
 	if takeover == nil {
-		in.ConditionExpression = aws.String("attribute_not_exists(#LockID) OR (#Schema = :schema AND attribute_not_exists(#Owner))")
+		in.ConditionExpression = aws.String("attribute_not_exists(#LockID) OR (#Schema = :schema AND attribute_not_exists(#Owner)" + tokenOK + ")")
 		in.ExpressionAttributeNames["#"+attrKey] = attrKey
 	} else {
 		in.ExpressionAttributeValues[":seenOwner"] = avS(takeover.owner)
 		if takeover.rvn != "" {
-			in.ConditionExpression = aws.String("#Schema = :schema AND #Owner = :seenOwner AND #RVN = :seenRVN")
+			in.ConditionExpression = aws.String("#Schema = :schema AND #Owner = :seenOwner AND #RVN = :seenRVN" + tokenOK)
 			in.ExpressionAttributeValues[":seenRVN"] = avS(takeover.rvn)
 		} else {
 			// An item without RVN, not written by this version: the
 			// watch was on its absence.
-			in.ConditionExpression = aws.String("#Schema = :schema AND #Owner = :seenOwner AND attribute_not_exists(#RVN)")
+			in.ConditionExpression = aws.String("#Schema = :schema AND #Owner = :seenOwner AND attribute_not_exists(#RVN)" + tokenOK)
 		}
 	}
 	a.sent[rvn] = now
 	callCtx, cancel := context.WithTimeout(ctx, a.d.reqTimeout)
-	out, err := a.d.api.UpdateItem(callCtx, in, noSDKRetries)
+	out, err := a.d.api.UpdateItem(callCtx, in, callOpts)
 	cancel()
 	if err != nil {
 		return Record{}, now, translate(err, a.d.table)
@@ -470,14 +534,28 @@ func (a *acquisition) write(ctx context.Context, takeover *sighting) (Record, ti
 }
 
 // won turns the record of a successful acquisition, written by a write sent
-// at sentAt, into a held lease with its renewer running.
+// at sentAt, into a held lease with its renewer running. A lease with less
+// than one heartbeat left before its renew deadline (its answer came late,
+// or was lost and found by a read) is given back instead, by owner id, and
+// won returns nil and no error: the caller keeps acquiring.
 func (a *acquisition) won(ctx context.Context, rec Record, sentAt time.Time) (*Lease, error) {
 	if err := ctx.Err(); err != nil {
 		// Too late for the caller, who will not release it.
 		a.uncertain(sentAt)
 		return nil, a.ctxErr(err)
 	}
-	return a.d.startLease(rec, sentAt), nil
+	left := sentAt.Add(a.d.timing.renewDeadline()).Sub(a.d.clock.Now())
+	if left >= a.d.timing.Heartbeat {
+		return a.d.startLease(rec, sentAt), nil
+	}
+	a.log.Debug("acquired with too little of the lease left; giving it back", "left", left, "token", rec.Token)
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if res, err := a.d.removeOwner(gctx, a.key, a.owner); err != nil || (!res.removed && res.other.Owner == a.owner) {
+		// Not known to be given back: the final cleanup will try again.
+		a.uncertain(sentAt)
+	}
+	return nil, nil
 }
 
 // uncertain records a write, sent at sent, that may have taken the key
@@ -551,7 +629,7 @@ type removal struct {
 
 // removeOwner removes the holder attributes from key's item if owner holds
 // it, keeping Schema and FencingToken. It retries transient errors until
-// ctx ends.
+// ctx ends (or, for an endpoint never reached, unreachableFor).
 func (d *Dynamo) removeOwner(ctx context.Context, key, owner string) (removal, error) {
 	in := &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(d.table),
@@ -563,47 +641,46 @@ func (d *Dynamo) removeOwner(ctx context.Context, key, owner string) (removal, e
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
 	res := removal{other: Record{Key: key}}
-	op := func() error {
+	r := d.newRetrier("release", 0, 50*time.Millisecond)
+	for {
 		callCtx, cancel := context.WithTimeout(ctx, d.reqTimeout)
-		_, err := d.api.UpdateItem(callCtx, in, noSDKRetries)
+		_, err := d.api.UpdateItem(callCtx, in, callOpts)
 		cancel()
 		err = translate(err, d.table)
 		var ccf *conditionFailedError
 		switch {
 		case err == nil:
+			r.success()
 			res.removed = true
-			return nil
+			return res, nil
 		case ctx.Err() != nil:
-			return backoff.Permanent(ctx.Err())
+			return res, ctx.Err()
 		case errors.As(err, &ccf):
+			r.success()
 			if len(ccf.Item) > 0 {
 				rec, derr := decodeRecord(ccf.Item)
 				if derr != nil {
-					return backoff.Permanent(derr)
+					return res, derr
 				}
 				res.other = rec
 			}
-			return nil
-		case isTransient(err):
+			return res, nil
+		case isTransient(err) && !isConnect(err):
 			res.ambiguous = true
-			d.log.Debug("release failed, retrying", "key", key, "owner", owner, "error", err)
-			return err
 		}
-		return backoff.Permanent(err)
+		wait, gerr := r.failed(err)
+		if gerr != nil {
+			return res, gerr
+		}
+		if err := sleep(ctx, d.clock, wait); err != nil {
+			return res, err
+		}
 	}
-	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(50*time.Millisecond),
-		backoff.WithMaxInterval(time.Second),
-		backoff.WithMaxElapsedTime(0),
-		backoff.WithClockProvider(d.clock),
-	)
-	err := backoff.RetryNotifyWithTimer(op, backoff.WithContext(b, ctx), nil, &clockTimer{clock: d.clock})
-	return res, err
 }
 
 // removeHolderExpr removes every attribute of the holder; Schema and
 // FencingToken stay, so that tokens never go back.
-const removeHolderExpr = "REMOVE #Owner, #Host, #Pid, #User, #Command, #AcquiredAt, #HeartbeatAt, #LeaseMs, #RVN"
+const removeHolderExpr = "REMOVE #Owner, #Host, #Pid, #User, #Command, #AcquiredAt, #HeartbeatAt, #LeaseMs, #HeartbeatMs, #RVN"
 
 // Status returns the record of key with a strongly consistent read. A free
 // key gives a Record with only Key and, once acquired before, Token.
@@ -619,7 +696,15 @@ func (d *Dynamo) Status(ctx context.Context, key string) (Record, error) {
 }
 
 func (d *Dynamo) status(ctx context.Context, key string) (Record, error) {
-	item, err := d.getItem(ctx, key)
+	var item map[string]types.AttributeValue
+	err := d.do(ctx, "status", func(ctx context.Context) error {
+		var err error
+		item, err = d.getItem(ctx, key, callOpts)
+		return err
+	})
+	if errors.Is(err, errValidation) {
+		err = d.explainValidation(ctx, err)
+	}
 	if err != nil {
 		return Record{}, err
 	}
@@ -646,11 +731,14 @@ func (d *Dynamo) List(ctx context.Context) ([]Record, error) {
 	}
 	var recs []Record
 	for {
-		callCtx, cancel := context.WithTimeout(ctx, d.reqTimeout)
-		out, err := d.api.Scan(callCtx, in)
-		cancel()
+		var out *dynamodb.ScanOutput
+		err := d.do(ctx, "list", func(ctx context.Context) error {
+			var err error
+			out, err = d.api.Scan(ctx, in, callOpts)
+			return translate(err, d.table)
+		})
 		if err != nil {
-			return nil, fmt.Errorf("list: %w", translate(err, d.table))
+			return nil, fmt.Errorf("list: %w", err)
 		}
 		for _, item := range out.Items {
 			rec, err := decodeRecord(item)
@@ -692,10 +780,11 @@ func (d *Dynamo) ForceRelease(ctx context.Context, key string) (Record, error) {
 			return Record{}, fmt.Errorf("release %q: %w", key, ErrNotHeld)
 		}
 		in := &dynamodb.UpdateItemInput{
-			TableName:                aws.String(d.table),
-			Key:                      keyOf(key),
-			UpdateExpression:         aws.String(removeHolderExpr),
-			ExpressionAttributeNames: names(append([]string{attrSchema}, holderAttrs...)...),
+			TableName:                           aws.String(d.table),
+			Key:                                 keyOf(key),
+			UpdateExpression:                    aws.String(removeHolderExpr),
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+			ExpressionAttributeNames:            names(append([]string{attrSchema}, holderAttrs...)...),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":schema": avS(SchemaVersion),
 				":owner":  avS(rec.Owner),
@@ -707,13 +796,22 @@ func (d *Dynamo) ForceRelease(ctx context.Context, key string) (Record, error) {
 		} else {
 			in.ConditionExpression = aws.String("#Schema = :schema AND #Owner = :owner AND attribute_not_exists(#RVN)")
 		}
-		callCtx, cancel := context.WithTimeout(ctx, d.reqTimeout)
-		_, err = d.api.UpdateItem(callCtx, in)
-		cancel()
-		err = translate(err, d.table)
+		ambiguous := false
+		err = d.do(ctx, "release", func(ctx context.Context) error {
+			_, err := d.api.UpdateItem(ctx, in, callOpts)
+			err = translate(err, d.table)
+			if isTransient(err) && !isConnect(err) {
+				ambiguous = true
+			}
+			return err
+		})
 		var ccf *conditionFailedError
 		switch {
 		case err == nil:
+			d.log.Debug("forced release", "key", key, "owner", rec.Owner, "token", rec.Token)
+			return rec, nil
+		case errors.As(err, &ccf) && ambiguous && d.releaseLanded(ccf, rec):
+			// An earlier attempt, whose answer was lost, did it.
 			d.log.Debug("forced release", "key", key, "owner", rec.Owner, "token", rec.Token)
 			return rec, nil
 		case errors.As(err, &ccf):
@@ -723,6 +821,22 @@ func (d *Dynamo) ForceRelease(ctx context.Context, key string) (Record, error) {
 		}
 	}
 	return Record{}, fmt.Errorf("release %q: the lock changed %d times while being released; try again", key, forceReleaseAttempts)
+}
+
+// releaseLanded reports whether the item in a failed release condition
+// shows that an earlier attempt of the same release landed: the holder rec
+// is gone and no acquisition happened since (same fencing token, no owner),
+// or one did (a greater token), which only our release could have allowed
+// this soon, since rec's holder was not renewing past our write.
+func (d *Dynamo) releaseLanded(ccf *conditionFailedError, rec Record) bool {
+	if !ccf.ItemKnown {
+		return false
+	}
+	now, err := decodeRecord(ccf.Item)
+	if err != nil {
+		return false
+	}
+	return now.Owner != rec.Owner && now.Token >= rec.Token
 }
 
 // sleep waits d on clock, or until ctx is done.

@@ -42,11 +42,29 @@ func (e *conditionFailedError) Error() string { return "condition check failed" 
 // errResourceInUse is DynamoDB's answer to creating a table that exists.
 var errResourceInUse = errors.New("table already exists")
 
+// errValidation is DynamoDB's answer to a request it cannot accept.
+var errValidation = errors.New("request refused by DynamoDB")
+
 // transientError is a failure that may go away by trying again: throttling,
-// a 5xx, a timeout, a broken connection.
-type transientError struct{ msg string }
+// a 5xx, a timeout, a broken connection. cause, when set, says more (a
+// *connectError).
+type transientError struct {
+	msg   string
+	cause error
+}
 
 func (e *transientError) Error() string { return e.msg }
+func (e *transientError) Unwrap() error { return e.cause }
+
+// credentialsMessage is the one line for credentials that cannot be had.
+func credentialsMessage(err error) error {
+	why := innermost(err).Error()
+	if errors.Is(err, context.DeadlineExceeded) {
+		why = "their source (such as the instance metadata service) did not answer in time"
+	}
+	return fmt.Errorf("%w (%s): set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run `aws sso login`, or give this host a role",
+		ErrCredentials, why)
+}
 
 func isTransient(err error) bool {
 	var t *transientError
@@ -62,6 +80,10 @@ func translate(err error, table string) error {
 	if err == nil {
 		return nil
 	}
+	var credErr *credentialsError
+	if errors.As(err, &credErr) {
+		return credentialsMessage(credErr.err)
+	}
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return &conditionFailedError{Item: ccf.Item, ItemKnown: ccf.Item != nil}
@@ -73,10 +95,18 @@ func translate(err error, table string) error {
 			return fmt.Errorf("table %q: %w", table, ErrTableNotFound)
 		case "ResourceInUseException":
 			return fmt.Errorf("%w: %s", errResourceInUse, apiErr.ErrorMessage())
-		case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
+		case "InvalidSignatureException", "SignatureDoesNotMatch", "RequestTimeTooSkewed", "AuthFailure",
+			"AccessDeniedException", "RequestExpired", "RequestInTheFuture":
+			if probableSkew(err) {
+				return &skewError{msg: fmt.Sprintf("%s: %s", code, apiErr.ErrorMessage())}
+			}
+			return fmt.Errorf("%w: %s: %s", ErrAccessDenied, code, apiErr.ErrorMessage())
+		case "ValidationException":
+			return fmt.Errorf("%w: %s", errValidation, apiErr.ErrorMessage())
+		case "UnrecognizedClientException",
 			"ExpiredTokenException", "ExpiredToken", "MissingAuthenticationTokenException",
 			"MissingAuthenticationToken", "IncompleteSignatureException", "InvalidClientTokenId",
-			"NotAuthorized", "SignatureDoesNotMatch":
+			"NotAuthorized":
 			return fmt.Errorf("%w: %s: %s", ErrAccessDenied, code, apiErr.ErrorMessage())
 		case "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
 			"InternalServerError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException",
@@ -101,12 +131,30 @@ func translate(err error, table string) error {
 	case errors.As(err, &sendErr), errors.As(err, &netErr), errors.As(err, &deserErr),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE):
+		if ce, ok := asConnectError(err); ok {
+			return &transientError{msg: ce.err.Error(), cause: ce}
+		}
 		return &transientError{msg: innermost(err).Error()}
 	}
 	if apiErr != nil {
 		return fmt.Errorf("%s: %s", apiErr.ErrorCode(), apiErr.ErrorMessage())
 	}
 	return errors.New(innermost(err).Error())
+}
+
+// probableSkew reports whether the SDK judged a refused signature to be
+// caused by clock skew (the server's Date header disagreed with our clock by
+// more than its threshold). It then marks the error retryable and has
+// recorded the skew for the next request.
+func probableSkew(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if r, ok := e.(interface{ RetryableError() bool }); ok && r.RetryableError() {
+			if _, isAPI := e.(smithy.APIError); !isAPI {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // innermost returns the deepest error in err's chain, whose message is the

@@ -599,8 +599,17 @@ func TestDynamoLocalCreateTable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := d.CreateTable(ctx); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), `"id"`) {
-			t.Fatalf("CreateTable = %v", err)
+		want := fmt.Sprintf("table %s's key is id (S); locked-run needs LockID (S)", name)
+		if err := d.CreateTable(ctx); !errors.Is(err, ErrInvalidConfig) || !errors.Is(err, ErrKeySchema) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("CreateTable = %v, want an error saying %q", err, want)
+		}
+		// DynamoDB's own answer to a request on that table does not
+		// name either key: acquire and status say it as create-table does.
+		if _, err := d.Acquire(ctx, "k", AcquireOptions{}); !errors.Is(err, ErrKeySchema) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Acquire = %v, want an error saying %q", err, want)
+		}
+		if _, err := d.Status(ctx, "k"); !errors.Is(err, ErrKeySchema) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Status = %v, want an error saying %q", err, want)
 		}
 	})
 }

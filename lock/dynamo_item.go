@@ -24,6 +24,7 @@ const (
 	attrAcquired  = "AcquiredAt"
 	attrHeartbeat = "HeartbeatAt"
 	attrLease     = "LeaseMs"
+	attrEvery     = "HeartbeatMs"
 	attrRVN       = "RVN"
 	attrToken     = "FencingToken"
 
@@ -34,7 +35,7 @@ const (
 
 // holderAttrs are the attributes that exist only while a key is held; an
 // acquisition sets them and a release removes them.
-var holderAttrs = []string{attrOwner, attrHost, attrPID, attrUser, attrCommand, attrAcquired, attrHeartbeat, attrLease, attrRVN}
+var holderAttrs = []string{attrOwner, attrHost, attrPID, attrUser, attrCommand, attrAcquired, attrHeartbeat, attrLease, attrEvery, attrRVN}
 
 // errForeign is returned by decodeRecord for an item that is not a
 // locked-run lock; callers wrap it in a *ForeignItemError naming the key.
@@ -78,6 +79,9 @@ func decodeRecord(item map[string]types.AttributeValue) (Record, error) {
 	// it is sane is the waiter's call (leaseOf).
 	if ms, ok := d.int(attrLease, math.MinInt64/int64(time.Millisecond), math.MaxInt64/int64(time.Millisecond)); ok {
 		r.Lease = time.Duration(ms) * time.Millisecond
+	}
+	if ms, ok := d.int(attrEvery, 0, math.MaxInt64/int64(time.Millisecond)); ok {
+		r.HeartbeatEvery = time.Duration(ms) * time.Millisecond
 	}
 	if tok, ok := d.uint(attrToken); ok {
 		r.Token = tok

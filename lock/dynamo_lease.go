@@ -55,15 +55,31 @@ func (r *renewer) lostAt() time.Time { return r.lastSent.Add(r.d.timing.renewDea
 
 // run sends a heartbeat every Timing.Heartbeat, counted from the send time
 // of the last write that landed, until ctx is cancelled or the lease is lost.
+//
+// It wakes up at least every suspendCheck: timers stop while the host is
+// suspended, the clock does not, so after a resume past the renew deadline
+// Lost closes within about suspendCheck rather than a heartbeat later.
 func (r *renewer) run(ctx context.Context) {
 	defer close(r.done)
-	t := r.d.clock.NewTimer(r.lastSent.Add(r.d.timing.Heartbeat).Sub(r.d.clock.Now()))
+	wait := func() time.Duration {
+		return min(r.lastSent.Add(r.d.timing.Heartbeat).Sub(r.d.clock.Now()), suspendCheck)
+	}
+	t := r.d.clock.NewTimer(wait())
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
+		}
+		now := r.d.clock.Now()
+		if now.Before(r.lastSent.Add(r.d.timing.Heartbeat)) {
+			if !now.Before(r.lostAt()) {
+				r.lease.markLost(r.deadlineErr(nil))
+				return
+			}
+			t.Reset(wait())
+			continue
 		}
 		if err := r.heartbeat(ctx); err != nil {
 			if ctx.Err() == nil {
@@ -72,7 +88,7 @@ func (r *renewer) run(ctx context.Context) {
 			}
 			return
 		}
-		t.Reset(r.lastSent.Add(r.d.timing.Heartbeat).Sub(r.d.clock.Now()))
+		t.Reset(wait())
 	}
 }
 
@@ -87,6 +103,7 @@ func (r *renewer) heartbeat(ctx context.Context) error {
 	lostAt := r.lostAt()
 	var (
 		firstSent time.Time
+		warned    time.Time
 		lastErr   error
 		attempts  int
 	)
@@ -96,7 +113,7 @@ func (r *renewer) heartbeat(ctx context.Context) error {
 			return backoff.Permanent(r.deadlineErr(lastErr))
 		}
 		if firstSent.IsZero() {
-			firstSent = now
+			firstSent, warned = now, now
 		}
 		attempts++
 		err := r.write(ctx, next, now, min(r.d.reqTimeout, lostAt.Sub(now)))
@@ -112,7 +129,14 @@ func (r *renewer) heartbeat(ctx context.Context) error {
 			return backoff.Permanent(fmt.Errorf("renew %q: %w: %w", r.key, ErrLost, err))
 		}
 		lastErr = err
-		r.log.Debug("heartbeat failed, retrying", "error", err, "attempt", attempts, "left", lostAt.Sub(r.d.clock.Now()))
+		if now := r.d.clock.Now(); now.Sub(warned) >= warnEvery/2 {
+			// Heartbeat retries wait at most a few seconds each, so
+			// half the period keeps the gap between WARN lines under it.
+			warned = now
+			r.log.Warn("heartbeat failing, still retrying", "error", err, "attempt", attempts, "left", lostAt.Sub(now).String())
+		} else {
+			r.log.Debug("heartbeat failed, retrying", "error", err, "attempt", attempts, "left", lostAt.Sub(now))
+		}
 		return err
 	}
 	err := backoff.RetryNotifyWithTimer(op, backoff.WithContext(r.heartbeatBackoff(), ctx), nil,
@@ -167,7 +191,7 @@ func (r *renewer) write(ctx context.Context, next string, now time.Time, timeout
 			":now":   avS(formatTime(now)),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}, noSDKRetries)
+	}, callOpts)
 	return translate(err, r.d.table)
 }
 

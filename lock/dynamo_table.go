@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,13 +34,15 @@ func (d *Dynamo) CreateTable(ctx context.Context) error {
 func (d *Dynamo) createTable(ctx context.Context) error {
 	desc, err := d.describeTable(ctx)
 	if errors.Is(err, ErrTableNotFound) {
-		_, err = d.api.CreateTable(ctx, &dynamodb.CreateTableInput{
-			TableName:            aws.String(d.table),
-			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(attrKey), AttributeType: types.ScalarAttributeTypeS}},
-			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(attrKey), KeyType: types.KeyTypeHash}},
-			BillingMode:          types.BillingModePayPerRequest,
+		err = d.do(ctx, "create-table", func(ctx context.Context) error {
+			_, err := d.api.CreateTable(ctx, &dynamodb.CreateTableInput{
+				TableName:            aws.String(d.table),
+				AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(attrKey), AttributeType: types.ScalarAttributeTypeS}},
+				KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(attrKey), KeyType: types.KeyTypeHash}},
+				BillingMode:          types.BillingModePayPerRequest,
+			}, callOpts)
+			return translate(err, d.table)
 		})
-		err = translate(err, d.table)
 		if err != nil && !errors.Is(err, errResourceInUse) {
 			return err
 		}
@@ -65,9 +68,14 @@ func (d *Dynamo) createTable(ctx context.Context) error {
 }
 
 func (d *Dynamo) describeTable(ctx context.Context) (*types.TableDescription, error) {
-	out, err := d.api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(d.table)})
+	var out *dynamodb.DescribeTableOutput
+	err := d.do(ctx, "describe-table", func(ctx context.Context) error {
+		var err error
+		out, err = d.api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(d.table)}, callOpts)
+		return translate(err, d.table)
+	})
 	if err != nil {
-		return nil, translate(err, d.table)
+		return nil, err
 	}
 	if out.Table == nil {
 		return nil, errors.New("DescribeTable returned no table")
@@ -95,12 +103,42 @@ func checkKeySchema(t *types.TableDescription) error {
 		}
 	}
 	if hash != attrKey || typ != types.ScalarAttributeTypeS || len(others) > 0 {
-		desc := fmt.Sprintf("partition key %q of type %s", hash, typ)
-		if len(others) > 0 {
-			desc += fmt.Sprintf(" and sort key %q", others[0])
-		}
-		return fmt.Errorf("%w: the table exists with %s; locked-run needs a table whose only key is the string partition key %s",
-			ErrInvalidConfig, desc, attrKey)
+		return &KeySchemaError{Table: aws.ToString(t.TableName), Key: hash, Type: string(typ), SortKey: strings.Join(others, ", ")}
 	}
 	return nil
+}
+
+// A KeySchemaError reports a table that is not keyed by the string
+// partition key LockID alone. It matches ErrKeySchema and ErrInvalidConfig.
+type KeySchemaError struct {
+	Table, Key, Type string
+	SortKey          string // empty without one
+}
+
+func (e *KeySchemaError) Error() string {
+	key := fmt.Sprintf("%s (%s)", e.Key, e.Type)
+	if e.SortKey != "" {
+		key += " with sort key " + e.SortKey
+	}
+	return fmt.Sprintf("table %s's key is %s; locked-run needs %s (S): use another table", e.Table, key, attrKey)
+}
+
+// Is reports whether target is ErrKeySchema or ErrInvalidConfig.
+func (e *KeySchemaError) Is(target error) bool {
+	return target == ErrKeySchema || target == ErrInvalidConfig
+}
+
+// explainValidation turns a request refused as invalid into a
+// *KeySchemaError when the table's key is not LockID: what DynamoDB says
+// then ("The provided key element does not match the schema") does not
+// name either key. Any other refusal is returned as it is.
+func (d *Dynamo) explainValidation(ctx context.Context, err error) error {
+	desc, derr := d.describeTable(ctx)
+	if derr != nil {
+		return err
+	}
+	if kerr := checkKeySchema(desc); kerr != nil {
+		return kerr
+	}
+	return err
 }

@@ -54,6 +54,13 @@ func holderItem(key, owner, rvn string, leaseMs, token int64) map[string]types.A
 	return item
 }
 
+// renewedAt returns item with its HeartbeatAt set to at: a holder whose
+// clock agrees with ours and that renewed then, which looks alive.
+func renewedAt(item map[string]types.AttributeValue, at time.Time) map[string]types.AttributeValue {
+	item[attrHeartbeat] = avS(formatTime(at))
+	return item
+}
+
 // asyncAcquire runs Acquire on its own goroutine.
 type asyncAcquire struct {
 	done  chan struct{}
@@ -572,7 +579,7 @@ func TestDynamoWaiting(t *testing.T) {
 	t.Run("NoWait fails with the holder from the acquiring write's answer", func(t *testing.T) {
 		clk := newFakeClock()
 		f := newFakeTable(t, clk, "acquire")
-		f.put(holderItem("deploy", "other-7-abcdef01", "v1", 3000, 1))
+		f.put(renewedAt(holderItem("deploy", "other-7-abcdef01", "v1", 3000, 1), clk.Now()))
 		d := newUnitDynamo(t, f, clk)
 		_, err := d.Acquire(context.Background(), "deploy", AcquireOptions{NoWait: true})
 		var held *HeldError
@@ -591,7 +598,7 @@ func TestDynamoWaiting(t *testing.T) {
 		clk := newFakeClock()
 		f := newFakeTable(t, clk, "acquire", "GetItem")
 		f.noOld = true
-		f.put(holderItem("deploy", "other-7-abcdef01", "v1", 3000, 1))
+		f.put(renewedAt(holderItem("deploy", "other-7-abcdef01", "v1", 3000, 1), clk.Now()))
 		d := newUnitDynamo(t, f, clk)
 		_, err := d.Acquire(context.Background(), "deploy", AcquireOptions{NoWait: true})
 		var held *HeldError
@@ -1023,7 +1030,8 @@ func TestDynamoCreateTable(t *testing.T) {
 		f.keyName = "id"
 		d := newUnitDynamo(t, f, newFakeClock())
 		err := d.CreateTable(context.Background())
-		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), `partition key "id"`) {
+		if !errors.Is(err, ErrInvalidConfig) || !errors.Is(err, ErrKeySchema) ||
+			!strings.Contains(err.Error(), `table locks's key is id (S); locked-run needs LockID (S)`) {
 			t.Fatalf("CreateTable = %v", err)
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
@@ -709,6 +710,23 @@ func (p *exprParser) unary() (condFn, error) {
 				return false
 			}
 			return equalAV(a, b) == (op == "=")
+		}, nil
+	case op == "<":
+		right, err := p.operand()
+		if err != nil {
+			return nil, err
+		}
+		return func(i map[string]types.AttributeValue) bool {
+			a, ok1 := left(i)
+			b, ok2 := right(i)
+			an, ok3 := a.(*types.AttributeValueMemberN)
+			bn, ok4 := b.(*types.AttributeValueMemberN)
+			if !ok1 || !ok2 || !ok3 || !ok4 {
+				return false
+			}
+			x, ok5 := new(big.Int).SetString(an.Value, 10)
+			y, ok6 := new(big.Int).SetString(bn.Value, 10)
+			return ok5 && ok6 && x.Cmp(y) < 0
 		}, nil
 	case strings.EqualFold(op, "IN"):
 		if err := p.expect("("); err != nil {

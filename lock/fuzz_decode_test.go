@@ -245,7 +245,9 @@ func FuzzAcquireOverItem(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// A holder that looks stopped is watched, a read every poll:
+		// one second of that is 20 reads at most.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		lease, err := d.Acquire(ctx, "k", AcquireOptions{NoWait: true})
 		calls := tbl.count()
@@ -275,7 +277,9 @@ func FuzzAcquireOverItem(f *testing.F) {
 }
 
 // fzMaxCalls is more requests than an Acquire with NoWait has any reason to
-// make on one unchanging item: a write, a read, perhaps one more write.
+// make in a second on one unchanging item: a write, a read, perhaps one
+// more write, and, for a holder that looks stopped, a read every poll
+// (200 ms, jittered down to 100 ms).
 const fzMaxCalls = 20
 
 // fzTable is a one-item DynamoDB table that evaluates the conditions of the

@@ -29,11 +29,14 @@ func (d *Dynamo) ListAll(ctx context.Context) (Listing, error) {
 	in := &dynamodb.ScanInput{TableName: aws.String(d.table), ConsistentRead: aws.Bool(true)}
 	var l Listing
 	for {
-		callCtx, cancel := context.WithTimeout(ctx, d.reqTimeout)
-		out, err := d.api.Scan(callCtx, in)
-		cancel()
+		var out *dynamodb.ScanOutput
+		err := d.do(ctx, "list", func(ctx context.Context) error {
+			var err error
+			out, err = d.api.Scan(ctx, in, callOpts)
+			return translate(err, d.table)
+		})
 		if err != nil {
-			return Listing{}, fmt.Errorf("list: %w", translate(err, d.table))
+			return Listing{}, fmt.Errorf("list: %w", err)
 		}
 		for _, item := range out.Items {
 			rec, err := decodeRecord(item)
@@ -100,10 +103,16 @@ func (d *Dynamo) ReleaseOwner(ctx context.Context, key, owner string) (Record, e
 		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
-	callCtx, cancel := context.WithTimeout(ctx, d.reqTimeout)
-	out, err := d.api.UpdateItem(callCtx, in)
-	cancel()
-	err = translate(err, d.table)
+	// Retried under the backend's policy. A retry after an attempt whose
+	// answer was lost may find the key free: that attempt broke it.
+	var out *dynamodb.UpdateItemOutput
+	attempts := 0
+	err := d.do(ctx, "release", func(ctx context.Context) error {
+		attempts++
+		var err error
+		out, err = d.api.UpdateItem(ctx, in, callOpts)
+		return translate(err, d.table)
+	})
 	var ccf *conditionFailedError
 	switch {
 	case err == nil:
@@ -127,6 +136,9 @@ func (d *Dynamo) ReleaseOwner(ctx context.Context, key, owner string) (Record, e
 			return Record{}, fmt.Errorf("release %q: %w", key, ErrNotHeld)
 		}
 		rec, derr := decodeRecord(ccf.Item)
+		if derr == nil && !rec.Held() && attempts > 1 {
+			return Record{Key: key, Owner: owner, Token: rec.Token}, nil
+		}
 		if errors.Is(derr, ErrForeignItem) {
 			return Record{}, fmt.Errorf("release %q: %w", key, &ForeignItemError{Key: key})
 		}

@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 )
@@ -30,8 +31,20 @@ type Locker interface {
 // AcquireOptions says how Acquire waits.
 type AcquireOptions struct {
 	// NoWait makes Acquire fail with a *HeldError when the key is held,
-	// instead of waiting.
+	// instead of waiting: at once when the holder looks alive, within one
+	// of the holder's heartbeats when it is alive but looks stopped. A
+	// holder of a DynamoDB lock that looks stopped (Record.LooksStopped) is
+	// watched for up to its lease and taken over if its record version
+	// stays unchanged, as a waiter would; the local backend never waits.
 	NoWait bool
+
+	// Timeout, if positive, bounds the wait: Acquire then fails with an
+	// error wrapping context.DeadlineExceeded (ctx itself is not done).
+	// As with NoWait, a DynamoDB holder that looked stopped when its
+	// current record version was first seen is watched to the end of that
+	// version's lease even past Timeout, and taken over if it stays
+	// unchanged. Zero means no limit but ctx.
+	Timeout time.Duration
 
 	// Progress is how often OnWait is called again while waiting. Zero
 	// means only once, when waiting starts.
@@ -120,6 +133,24 @@ func (l *Lease) Valid() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.deadline.IsZero() || l.clock.Now().Before(l.deadline)
+}
+
+// Remaining returns how much longer this process may assume it holds the
+// lock, unless renewed: zero once Lost is closed or the renew deadline
+// passed, and the largest Duration for a lease that needs no renewing (the
+// local backend's).
+func (l *Lease) Remaining() time.Duration {
+	select {
+	case <-l.lost:
+		return 0
+	default:
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.deadline.IsZero() {
+		return math.MaxInt64
+	}
+	return max(l.deadline.Sub(l.clock.Now()), 0)
 }
 
 // markLost records err (which should wrap ErrLost) and closes Lost. Only the

@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -53,4 +54,17 @@ func TestLeaseValid(t *testing.T) {
 		}
 		l.Release(context.Background())
 	})
+}
+
+func TestTimingOverflow(t *testing.T) {
+	huge := 2562047 * time.Hour // the largest whole number of hours a Duration holds
+	for _, tm := range []Timing{
+		{Lease: 30 * time.Second, Heartbeat: 10 * time.Second, KillAfter: huge},
+		{Lease: huge, Heartbeat: huge, KillAfter: huge},
+		{Lease: 30 * time.Second, Heartbeat: huge, KillAfter: 10 * time.Second},
+	} {
+		if _, err := tm.Validate(); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("Validate(%+v) = %v, want it refused: the sum overflows", tm, err)
+		}
+	}
 }

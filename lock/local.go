@@ -33,7 +33,9 @@ const (
 // LocalConfig configures a Local backend.
 type LocalConfig struct {
 	// Dir is the directory holding one lock file per key. Empty means
-	// DefaultLocalDir().
+	// DefaultLocalDir(), which is created if missing and must be private:
+	// a directory (not a symlink) owned by this user, mode 0700. A Dir
+	// given here may be shared: see Local.
 	Dir string
 	// Identity is written into the lock file for waiters and status.
 	Identity Identity
@@ -45,29 +47,49 @@ type LocalConfig struct {
 
 // Local is the host-local backend: an exclusive flock(2) on a file per key.
 // The kernel releases the lock when the holder's file descriptor closes, so
-// a crashed holder frees its key at once and a Lease from Local is never
-// lost. The file also keeps the key's fencing counter and a description of
-// the holder. Lock descriptors are close-on-exec: children never inherit them.
+// a crashed holder frees its key at once. The file also keeps the key's
+// fencing counter and a description of the holder. Lock descriptors are
+// close-on-exec: children never inherit them.
+//
+// Who can take a key is who can open its file, as with flock(1): a lock
+// is held on the open file, and the kernel does not ask for write access.
+// The default directory is therefore private (owned by the user, mode
+// 0700, files 0600): another user can neither hold nor block a key. Users
+// who want to share keys say so with a directory they share, such as one
+// of a common group with the setgid bit and mode 2770; files created there
+// are 0660, so every member can take them, and nobody else.
+//
+// A lock file is used only if it is a regular file with one link (and, in
+// the private directory, owned by the user); after the flock is taken the
+// file must still be the one at its path, and a holder checks that again
+// every localCheck, closing Lost if the file was removed or replaced (a
+// file unlinked while held would let a newcomer lock a new one).
 type Local struct {
-	dir    string
-	id     Identity
-	clock  Clock
-	logger hclog.Logger
+	dir     string
+	private bool // the default directory: files must be ours
+	id      Identity
+	clock   Clock
+	logger  hclog.Logger
 }
 
-// DefaultLocalDir returns $XDG_RUNTIME_DIR when set, and the temp directory
-// otherwise.
-func DefaultLocalDir() string {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return d
-	}
-	return os.TempDir()
-}
+// localCheck is how often a holder checks that its lock file is still the
+// one at its path. Removing it is a mistake (a tmp cleaner, a person) that
+// lets a second process lock a new file: a second is short next to any
+// --kill-after, and costs one fstat and one lstat.
+const localCheck = time.Second
 
-// NewLocal returns a Local backend keeping its files in cfg.Dir, which must
-// exist.
+// DefaultLocalDir returns this user's lock directory: the same path in
+// every context of the user on this host (login shell, cron, sudo -u, a
+// systemd service with PrivateTmp), whatever the environment says. See
+// defaultLocalDir for the choice per platform.
+func DefaultLocalDir() string { return defaultLocalDir(os.Geteuid()) }
+
+// NewLocal returns a Local backend keeping its files in cfg.Dir. The
+// default directory is created if missing and checked to be private; a
+// given one must exist.
 func NewLocal(cfg LocalConfig) (*Local, error) {
-	if cfg.Dir == "" {
+	private := cfg.Dir == ""
+	if private {
 		cfg.Dir = DefaultLocalDir()
 	}
 	if cfg.Clock == nil {
@@ -76,14 +98,48 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	fi, err := os.Stat(cfg.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("%w: lock directory: %w", ErrInvalidConfig, err)
+	if private {
+		if err := ensurePrivateDir(cfg.Dir); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	} else {
+		fi, err := os.Stat(cfg.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("%w: lock directory: %w", ErrInvalidConfig, err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("%w: lock directory %s is not a directory", ErrInvalidConfig, cfg.Dir)
+		}
 	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("%w: lock directory %s is not a directory", ErrInvalidConfig, cfg.Dir)
+	cfg.Identity.Command = truncateCommand(cfg.Identity.Command)
+	return &Local{dir: cfg.Dir, private: private, id: cfg.Identity, clock: cfg.Clock, logger: cfg.Logger}, nil
+}
+
+// ensurePrivateDir creates dir (mode 0700) if it is missing, and checks
+// that it is a directory, not a symlink, owned by this user, and not open
+// to anyone else. A private directory we own with a wider mode is narrowed.
+func ensurePrivateDir(dir string) error {
+	uid := os.Geteuid()
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("create lock directory %s: %w (pass --lock-dir)", dir, err)
 	}
-	return &Local{dir: cfg.Dir, id: cfg.Identity, clock: cfg.Clock, logger: cfg.Logger}, nil
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("lock directory %s: %w", dir, err)
+	}
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return fmt.Errorf("lock directory %s is a symlink; remove it (someone may have planted it)", dir)
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return fmt.Errorf("lock directory %s is not a directory; remove it", dir)
+	case int(st.Uid) != uid:
+		return fmt.Errorf("lock directory %s belongs to uid %d, not to you (uid %d); remove it or pass --lock-dir", dir, st.Uid, uid)
+	case st.Mode&0o777 != 0o700:
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("lock directory %s: mode %o, and cannot make it 0700: %w", dir, st.Mode&0o777, err)
+		}
+	}
+	return nil
 }
 
 // LocalFileName returns the name of the lock file of key: a readable part
@@ -127,120 +183,155 @@ func (f localFile) record() Record {
 		Command: f.Command, Acquired: f.Acquired, Token: f.Token}
 }
 
-// open opens (creating if needed) the lock file of key, refusing to follow
-// a symlink planted in a shared directory.
-func (l *Local) open(key string, flag int) (*os.File, error) {
-	f, err := os.OpenFile(l.Path(key), flag|unix.O_NOFOLLOW|os.O_CREATE, 0o644)
+// open opens (creating if needed) the lock file of key for reading and
+// writing, refusing to follow a symlink or to block on a FIFO planted in a
+// shared directory, and checks what it opened (checkFile).
+func (l *Local) open(key string) (*os.File, error) {
+	path := l.Path(key)
+	const flags = os.O_RDWR | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	f, err := os.OpenFile(path, flags|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		// Created: 0600 in the private directory; in a shared one, open
+		// to the directory's group when it is group-writable, whatever
+		// the umask.
+		if mode := l.fileMode(); mode != 0o600 {
+			if err := f.Chmod(mode); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("open lock file: %w", err)
+			}
+		}
+	case errors.Is(err, os.ErrExist):
+		f, err = os.OpenFile(path, flags, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := l.checkFile(f); err != nil {
+		f.Close()
+		return nil, err
 	}
 	return f, nil
 }
 
-// Acquire takes the flock of key. See Locker.
+// fileMode is the mode of new lock files: 0660 in a group-writable shared
+// directory, 0600 otherwise.
+func (l *Local) fileMode() os.FileMode {
+	if l.private {
+		return 0o600
+	}
+	fi, err := os.Stat(l.dir)
+	if err == nil && fi.Mode().Perm()&0o020 != 0 {
+		return 0o660
+	}
+	return 0o600
+}
+
+// checkFile refuses a lock file that is not a regular file, has more than
+// one link (a hard link to a file elsewhere) or none (removed), or, in the
+// private directory, belongs to someone else.
+func (l *Local) checkFile(f *os.File) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("lock file %s: %w", f.Name(), err)
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return fmt.Errorf("lock file %s is not a regular file; remove it", f.Name())
+	case st.Nlink != 1:
+		return fmt.Errorf("lock file %s has %d links, want 1; remove it", f.Name(), st.Nlink)
+	case l.private && int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("lock file %s belongs to uid %d, not to you; remove it", f.Name(), st.Uid)
+	}
+	return nil
+}
+
+// Acquire takes the flock of key. See Locker. While the key is held it
+// tries again with LOCK_NB, at intervals growing from 5 ms to 100 ms, so
+// that a wait ends the moment ctx does and leaves no thread behind.
 func (l *Local) Acquire(ctx context.Context, key string, opts AcquireOptions) (*Lease, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, err
 	}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("acquire %q: %w", key, err)
 	}
+	var (
+		start        time.Time
+		waiting      bool
+		nextProgress time.Time
+		pause        = localPollMin
+	)
 	for {
-		f, err := l.open(key, os.O_RDWR)
+		f, err := l.open(key)
 		if err != nil {
 			return nil, fmt.Errorf("acquire %q: %w", key, err)
 		}
 		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			holder, _ := readLocalFile(f)
-			holder.Key = key
-			if opts.NoWait {
+		if err == nil {
+			// A file unlinked or replaced between our open and our
+			// flock would let a newcomer lock the new file while we
+			// hold the old one: only a lock on the file now at the path
+			// counts.
+			same, err := l.isCurrent(f, key)
+			if err != nil {
 				f.Close()
-				return nil, &HeldError{Key: key, Holder: holder.record()}
-			}
-			var abandoned bool
-			if abandoned, err = l.wait(ctx, f, holder.record(), opts); abandoned {
 				return nil, fmt.Errorf("acquire %q: %w", key, err)
 			}
+			if same {
+				return l.take(f, key)
+			}
+			f.Close()
+			continue
 		}
-		if err != nil {
+		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
 			return nil, fmt.Errorf("acquire %q: %w", key, err)
 		}
-		// A file unlinked and recreated while we waited (a tmp cleaner, a
-		// user) would let a newcomer lock the new file while we hold the
-		// old one: only a lock on the file now at the path counts.
-		if same, err := l.isCurrent(f, key); err != nil || !same {
-			f.Close()
-			if err != nil {
-				return nil, fmt.Errorf("acquire %q: %w", key, err)
-			}
-			continue
+		holder, _ := readLocalFile(f)
+		f.Close()
+		holder.Key = key
+		if opts.NoWait {
+			return nil, &HeldError{Key: key, Holder: holder.record()}
 		}
-		return l.take(f, key)
+		now := l.clock.Now()
+		if !waiting {
+			start = now
+		}
+		if opts.OnWait != nil && (!waiting || opts.Progress > 0 && !now.Before(nextProgress)) {
+			opts.OnWait(holder.record(), now.Sub(start))
+			nextProgress = now.Add(opts.Progress)
+		}
+		waiting = true
+		if err := sleep(ctx, l.clock, pause); err != nil {
+			return nil, fmt.Errorf("acquire %q: %w", key, err)
+		}
+		pause = min(pause*3/2, localPollMax)
 	}
 }
 
-// wait blocks in flock(LOCK_EX) until the lock is ours or ctx ends,
-// calling opts.OnWait at the start and every opts.Progress. When ctx ends
-// first, f is closed (now or later) and must not be used by the caller.
-func (l *Local) wait(ctx context.Context, f *os.File, holder Record, opts AcquireOptions) (abandoned bool, err error) {
-	start := l.clock.Now()
-	if opts.OnWait != nil {
-		opts.OnWait(holder, 0)
-	}
-	// flock(2) cannot be cancelled, so it runs in its own goroutine. If ctx
-	// ends first, that goroutine is left to finish and then closes the file,
-	// which drops the lock if it got it: nothing is left held.
-	locked := make(chan error)
-	abandon := make(chan struct{})
-	go func() {
-		err := flockRetry(int(f.Fd()))
-		select {
-		case locked <- err:
-		case <-abandon:
-			f.Close()
-		}
-	}()
-	var tick <-chan time.Time // nil, never ready, without progress reports
-	var timer Timer
-	if opts.Progress > 0 && opts.OnWait != nil {
-		timer = l.clock.NewTimer(opts.Progress)
-		defer timer.Stop()
-		tick = timer.C()
-	}
-	for {
-		select {
-		case err := <-locked:
-			return false, err
-		case <-ctx.Done():
-			close(abandon)
-			return true, ctx.Err()
-		case <-tick:
-			cur, _ := readLocalFile(f)
-			cur.Key = holder.Key
-			opts.OnWait(cur.record(), l.clock.Now().Sub(start))
-			timer.Reset(opts.Progress)
-		}
-	}
-}
+// localPollMin and localPollMax bound the pause between two tries of a
+// waiter. A released key is taken within localPollMax; a waiter costs at
+// most 20 open+flock+close a second, a few microseconds of CPU each.
+const (
+	localPollMin = 5 * time.Millisecond
+	localPollMax = 50 * time.Millisecond
+)
 
-// flockRetry takes an exclusive flock, retrying on EINTR (the Go runtime's
-// own signals interrupt blocking system calls).
-func flockRetry(fd int) error {
-	for {
-		err := unix.Flock(fd, unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			return err
-		}
-	}
-}
-
-// isCurrent reports whether f is still the file at the path of key.
+// isCurrent reports whether f is still the file at the path of key, with
+// one link.
 func (l *Local) isCurrent(f *os.File, key string) (bool, error) {
 	var held, now unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &held); err != nil {
 		return false, err
+	}
+	if held.Nlink != 1 {
+		return false, nil
 	}
 	if err := unix.Lstat(l.Path(key), &now); err != nil {
 		if errors.Is(err, unix.ENOENT) {
@@ -259,6 +350,10 @@ func (l *Local) take(f *os.File, key string) (*Lease, error) {
 		f.Close()
 		return nil, fmt.Errorf("acquire %q: %w", key, err)
 	}
+	if prev.Token >= MaxToken {
+		f.Close()
+		return nil, fmt.Errorf("acquire %q: %w", key, ErrTokenExhausted)
+	}
 	rec := localFile{
 		Schema: localSchema, Key: key, Owner: NewOwnerID(l.id),
 		Host: l.id.Host, PID: l.id.PID, User: l.id.User, Command: l.id.Command,
@@ -269,7 +364,12 @@ func (l *Local) take(f *os.File, key string) (*Lease, error) {
 		return nil, fmt.Errorf("acquire %q: %w", key, err)
 	}
 	l.logger.Debug("acquired local lock", "key", key, "owner", rec.Owner, "token", rec.Token, "path", f.Name())
-	return newLease(rec.record(), func(ctx context.Context) error {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var lease *Lease
+	lease = newLease(rec.record(), func(ctx context.Context) error {
+		close(stop)
+		<-done
 		defer f.Close()
 		// Clear the holder but keep the counter, so tokens never go back.
 		free := localFile{Schema: localSchema, Key: key, Token: rec.Token}
@@ -280,12 +380,41 @@ func (l *Local) take(f *os.File, key string) (*Lease, error) {
 			return fmt.Errorf("release %q: %w", key, err)
 		}
 		return nil
-	}), nil
+	})
+	go l.watch(lease, f, key, stop, done)
+	return lease, nil
 }
+
+// watch closes the lease's Lost when its file is no longer the one at its
+// path, checking every localCheck until stop is closed. It closes done when
+// it returns.
+func (l *Local) watch(lease *Lease, f *os.File, key string, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := l.clock.NewTimer(localCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C():
+		}
+		if same, err := l.isCurrent(f, key); err == nil && !same {
+			lease.markLost(fmt.Errorf("hold %q: %w: the lock file %s was removed or replaced", key, ErrLost, l.Path(key)))
+			return
+		}
+		t.Reset(localCheck)
+	}
+}
+
+// maxLocalFile bounds what is read of a lock file. Records written now are
+// a few KiB (the command is cut to MaxCommandBytes); versions before that
+// stored any command line, and a record over the old 1 MiB reading limit
+// made the key unusable until the file was removed by hand.
+const maxLocalFile = 64 << 20
 
 // readLocalFile reads the record in f. An empty file is a key never held.
 func readLocalFile(f *os.File) (localFile, error) {
-	data, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<20))
+	data, err := io.ReadAll(io.NewSectionReader(f, 0, maxLocalFile))
 	if err != nil {
 		return localFile{}, fmt.Errorf("read lock file %s: %w", f.Name(), err)
 	}
@@ -330,7 +459,7 @@ func (l *Local) Status(ctx context.Context, key string) (Record, error) {
 }
 
 func (l *Local) status(path string) (Record, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return Record{}, nil
 	}
@@ -338,6 +467,9 @@ func (l *Local) status(path string) (Record, error) {
 		return Record{}, err
 	}
 	defer f.Close()
+	if err := l.checkFile(f); err != nil {
+		return Record{}, err
+	}
 	lf, err := readLocalFile(f)
 	if err != nil {
 		return Record{}, err
@@ -363,12 +495,18 @@ func (l *Local) status(path string) (Record, error) {
 
 // List returns the records of every held key in the directory.
 func (l *Local) List(ctx context.Context) ([]Record, error) {
-	paths, err := filepath.Glob(filepath.Join(l.dir, localPrefix+"*"+localSuffix))
+	// Read the directory rather than glob: --lock-dir may contain [, * or ?.
+	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	var out []Record
-	for _, p := range paths {
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, localPrefix) || !strings.HasSuffix(name, localSuffix) {
+			continue
+		}
+		p := filepath.Join(l.dir, name)
 		rec, err := l.status(p)
 		if err != nil {
 			// One unreadable or foreign file must not hide the others.

@@ -3,7 +3,9 @@ package lock
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"math"
 	"time"
 	"unicode/utf8"
 )
@@ -34,6 +36,10 @@ type Record struct {
 	// heartbeat. Zero for the local backend, whose locks die with the holder.
 	Lease time.Duration
 
+	// HeartbeatEvery is how often the holder said it renews. Zero when
+	// unknown (an item written by an older version, or the local backend).
+	HeartbeatEvery time.Duration
+
 	// Version is the record version number (RVN) of the last write by the
 	// holder; waiters watch it to decide expiry. Empty for the local backend.
 	Version string
@@ -45,6 +51,69 @@ type Record struct {
 
 // Held reports whether the record names an owner.
 func (r Record) Held() bool { return r.Owner != "" }
+
+// LooksStopped reports whether the holder of r looks as if it stopped
+// renewing, judged by its own wall-clock time of its last renewal against
+// now, this host's wall clock: that time is older than one of its heartbeat
+// intervals plus a slack (it should have renewed since), or it lies ahead
+// of now by more than the slack (the two clocks disagree, so the time says
+// nothing). The slack is half a heartbeat interval, at most a second. A
+// record without the time looks stopped; a free one does not.
+//
+// This only decides whether watching the holder is worth it (see
+// AcquireOptions.NoWait); taking a lock over never depends on it. A holder
+// whose clock runs behind ours by more than the slack looks stopped while
+// alive (it is then watched until its next renewal), and a dead one whose
+// clock ran ahead looks alive for at most one heartbeat interval and two
+// slacks after its last renewal. A record with neither LeaseMs nor
+// HeartbeatMs (not written by locked-run's DynamoDB backend, or a local
+// lock, which dies with its holder) never looks stopped.
+func (r Record) LooksStopped(now time.Time) bool {
+	if !r.Held() || r.Lease == 0 && r.HeartbeatEvery == 0 {
+		return false
+	}
+	last := r.Heartbeat
+	if last.IsZero() {
+		last = r.Acquired
+	}
+	if last.IsZero() {
+		return true
+	}
+	every := r.HeartbeatEvery
+	if every <= 0 {
+		// Written before HeartbeatMs existed: the default heartbeat.
+		every = r.Lease / 3
+	}
+	slack := min(every/2, time.Second)
+	return last.Before(now.Add(-every-slack)) || last.After(now.Add(slack))
+}
+
+// MaxToken is the largest fencing token handed out: the largest signed
+// 64-bit integer, so that every consumer can parse it. A key whose counter
+// reached it is refused with ErrTokenExhausted rather than wrapped.
+const MaxToken = math.MaxInt64
+
+// ErrTokenExhausted means the key's fencing counter is at MaxToken, so no
+// greater token can be handed out. Use another key.
+var ErrTokenExhausted = errors.New("fencing counter is at its maximum; use another --key")
+
+// MaxCommandBytes bounds the command line stored in a record: enough for
+// people to recognise it, far below DynamoDB's 400 KB item limit.
+const MaxCommandBytes = 4096
+
+// truncateCommand shortens cmd to at most MaxCommandBytes bytes, on a
+// UTF-8 boundary, marking the cut with "...".
+func truncateCommand(cmd string) string {
+	if len(cmd) <= MaxCommandBytes {
+		return cmd
+	}
+	const mark = "..."
+	cut := MaxCommandBytes - len(mark)
+	for cut > 0 && !utf8.RuneStart(cmd[cut]) {
+		cut--
+	}
+	return cmd[:cut] + mark
+}
 
 // Identity describes the process that takes a lock. It is written into the
 // record so that waiters and `status` can say who holds the key.

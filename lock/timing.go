@@ -2,6 +2,7 @@ package lock
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -78,11 +79,21 @@ func (t Timing) Validate() (Timing, error) {
 	switch {
 	case t.Lease < 0 || t.Heartbeat < 0 || t.KillAfter < 0 || t.Poll < 0:
 		return t, fmt.Errorf("%w: durations must be positive", ErrInvalidConfig)
-	case t.Lease <= t.Heartbeat+t.KillAfter+t.Margin():
+	case t.Lease <= addSat(addSat(t.Heartbeat, t.KillAfter), t.Margin()):
 		return t, fmt.Errorf("%w: --lease %s must exceed --heartbeat %s + --kill-after %s + margin %s",
 			ErrInvalidConfig, t.Lease, t.Heartbeat, t.KillAfter, t.Margin())
 	}
 	return t, nil
+}
+
+// addSat adds two non-negative durations, saturating at the largest
+// Duration instead of overflowing into a negative one (--kill-after
+// 2562047h plus anything would).
+func addSat(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // renewDeadline returns how long after the send time of the last successful

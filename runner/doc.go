@@ -1,31 +1,82 @@
-// Package runner owns locked-run's child process: it starts the command,
-// supervises it until it exits, stops it when asked, and reports how it ended
-// in the shell's terms.
+// Package runner owns locked-run's child process and everything it starts:
+// it starts the command, supervises it until it exits, stops it and its
+// descendants when asked or when it leaves them behind, and reports how it
+// ended in the shell's terms.
 //
-// It starts the child the way a job-control shell would. The child gets our
-// own stdin, stdout and stderr (never pipes), the environment it is given,
-// and its own process group. When locked-run is the foreground job of its
-// controlling terminal, the child's group becomes the terminal's foreground
-// group at fork and the terminal is given back to locked-run's group once the
-// child has exited, so keys typed at the terminal (Ctrl-C, Ctrl-\, Ctrl-Z) and
-// window resizes reach the child once, straight from the kernel. In the
-// background or without a terminal (cron, CI), the terminal is not touched.
-// If the child is stopped by a job-control signal (Ctrl-Z, or reading the
-// terminal from the background), locked-run stops itself with the same signal
-// so the user's shell sees its job stopped, and continues the child when the
-// shell continues locked-run, handing the terminal over again if it is now in
-// the foreground. While stopped, nothing else in the process runs either; if
-// the context has ended by the time we are continued, the child is not
-// continued but stopped.
+// # Transparency
 //
-// The child is tied to locked-run's life: it is started with the kernel's
-// parent-death signal (SIGKILL), so if locked-run is killed without a chance
-// to clean up, the child dies with it. Stopping the child on request, when the
-// context given to [Start] is done, is SIGTERM to its process group and SIGKILL
-// to the group after [Config.KillAfter].
+// The child is started the way a shell's exec would start it, not the way a
+// job-control shell starts a job: it stays in our process group, which is
+// the caller's job (sudo's exec_nopty and timeout --foreground do the same).
+// It gets our own stdin, stdout and stderr (never pipes) and the environment
+// it is given, and is run like execvp(3): a file the kernel refuses with
+// ENOEXEC runs with /bin/sh. Because the terminal's foreground group is the
+// job, keys typed at the terminal, a hangup and a window resize reach the
+// child straight from the kernel, a pipeline keeps the terminal, and a
+// prompt through /dev/tty works whatever fds 0-2 are. We never change the
+// terminal's foreground group.
 //
-// The package deliberately knows nothing of locks, signals sent to locked-run
-// or the command line: what tells it to stop is a context, and forwarding a
-// signal is a call to [Process.Signal]. It is Linux-only (parent-death
-// signal, waitid, terminal ioctls).
+// The price is that a signal sent to the whole group reaches us as well as
+// the child, and must not be passed on a second time, while one sent to us
+// alone must be. Go's os/signal does not say who sent a signal, so the
+// runner keeps a witness: the guardian (guardian.go), a second copy of this
+// program in the same process group, which reports every signal it
+// receives. A signal we receive that the guardian received within a moment
+// was sent to the group or to every process of the tree; otherwise it was
+// sent to us, and Process.Signal passes it to the child process (not to its
+// group: the child's helpers get only what the child sends them). The
+// guardian starts before the child, so it is in the group for every signal
+// the child can get; the job-control signals are blocked in it from its
+// first instruction and read from a signalfd, so one that arrives while it
+// starts is reported late instead of stopping it; a signal that kills it
+// before it catches signals is reported by its exit status.
+//
+// Job control follows the child: when it is stopped and a job-control shell
+// can see us (our group is not orphaned), we stop ourselves with the same
+// signal, so the shell reports the job as it would report the child; the
+// shell's fg or bg continues both. If the child alone is continued, the
+// guardian continues us. Once continued, we continue the child only if the
+// caller agrees (Config.MayContinue: the lease is still valid).
+//
+// # Safety: nothing of the tree runs after Done
+//
+// The lock is released after Done is closed, so the argument is that no
+// process the child started can run once Done is closed, or, if we are
+// killed without a chance to clean up, for more than about a second after:
+//
+//   - This process is a subreaper (PR_SET_CHILD_SUBREAPER), so a descendant
+//     whose parent exits is re-parented to us, not to init: background jobs,
+//     setsid'd processes and double-forked daemons all stay in our tree of
+//     children, found through /proc/PID/task/TID/children.
+//   - The tree is the child's subtree plus those of our children that were
+//     seen in it before or carry the run's marker (Config.Marker) in their
+//     environment; our other children (the guardian) are never touched.
+//   - When the child exits, or the context ends, every running member gets
+//     SIGTERM (and SIGCONT, so a stopped one acts on it); new members found
+//     while waiting get theirs too; at KillAfter every member left gets
+//     SIGKILL. Done is closed only when a walk of the tree finds no running
+//     process; zombies of the tree that are our children are reaped. Signals
+//     go to pids read from our own tree a moment before: a pid is reused only
+//     after its zombie is reaped, by its parent, which is in the tree, and the
+//     child's own zombie is kept until the end.
+//   - If this process dies without cleaning up (SIGKILL, the OOM killer), the
+//     kernel SIGKILLs the child (parent-death signal; the forking thread is
+//     kept for the child's lifetime because the signal follows the thread),
+//     and the guardian, which sees the end of a pipe only we held open,
+//     SIGKILLs every process whose environment holds the marker, sweeping
+//     until none is left (within a second). A process that scrubbed its
+//     environment, or that only root may inspect, escapes this last step;
+//     so does anything when the guardian itself is SIGKILLed with us.
+//   - As PID 1, we reap every orphan as it exits (tini), and the same
+//     SIGTERM-then-SIGKILL ends whatever is left when the child exits
+//     (dumb-init), before we exit and the kernel kills the namespace.
+//
+// # What it does not know
+//
+// The package knows nothing of locks, of which signals locked-run catches or
+// of the command line: what tells it to stop is a context, and passing on a
+// signal is a call to Process.Signal. Linux-only parts (/proc, the
+// subreaper, the signalfd, raw sigaction) live in files with a _linux
+// suffix or behind internal/sigaction; the guardian's design (a pipe's end
+// of file, a witness in the process group) needs nothing Linux-specific.
 package runner

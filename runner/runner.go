@@ -9,11 +9,15 @@ import (
 	"os/signal"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
 	"golang.org/x/sys/unix"
+
+	"github.com/locked-run/locked-run/internal/proctree"
 )
 
 // DefaultKillAfter is the grace between SIGTERM and SIGKILL when
@@ -48,11 +52,21 @@ type Config struct {
 
 	// MayContinue, if not nil, is asked when this process is continued
 	// after it stopped itself because the child was stopped (Ctrl-Z),
-	// before the child is continued. When it returns false the child stays
-	// stopped until ctx ends, and is then stopped as usual (SIGTERM with
-	// SIGCONT, SIGKILL after KillAfter): a lock holder uses it to refuse to
-	// let work resume on a lease that ran out while everything was stopped.
+	// before the child is continued. When it returns false the child is not
+	// continued by us; the caller ends ctx and the tree is stopped as usual
+	// (SIGTERM with SIGCONT, SIGKILL after KillAfter): a lock holder uses it
+	// to refuse to let work resume on a lease that ran out while everything
+	// was stopped. (A shell's fg continues the whole job, the child
+	// included, at the same moment as us; then the child runs until the
+	// SIGTERM that follows.)
 	MayContinue func() bool
+
+	// Marker is an environment entry ("NAME=value", present in Env) unique
+	// to this run. Processes that carry it belong to the child's tree even
+	// after their parent exited, and the guardian kills them if this process
+	// dies without cleaning up. Empty means only the child's subtree is
+	// known, and the guardian kills only the child.
+	Marker string
 }
 
 // Result says how the child ended.
@@ -78,45 +92,57 @@ func (r Result) Status() int {
 
 // A Process is a started child. Its methods are safe for concurrent use.
 type Process struct {
-	pid       int // also the child's process group id
+	pid       int
 	name      string
 	killAfter time.Duration
 	log       hclog.Logger
 	mayCont   func() bool // Config.MayContinue
-
-	// tty is the descriptor of our controlling terminal among the child's
-	// stdin, stdout and stderr, or -1 when none of them is.
-	tty     int
-	ownPgrp int
-	// handedOver is set once we have given the terminal's foreground to the
-	// child's group. Only Start and then the run goroutine touch it.
-	handedOver bool
+	marker    string
 
 	mu sync.Mutex
 	// exited is set once the child has exited (it may be an unreaped
-	// zombie); from then on its group is no longer ours to signal.
+	// zombie); from then on it is not signalled.
 	exited bool
 	// stopped is set when the context ended and we sent SIGTERM.
 	stopped bool
 	done    chan struct{}
 	result  Result
+
+	selfStops atomic.Int64 // how many times we stopped ourselves
+
+	stopMu        sync.Mutex
+	stoppedFor    time.Duration // how long we were stopped, in all
+	lastChildTSTP time.Duration // runClock when the child last stopped on SIGTSTP; -1: never
+	born          time.Time
+
+	gmu   sync.Mutex
+	guard *guardian // nil when it could not be started
+
+	treeMu sync.Mutex
+	seen   map[int]bool // pids found in the tree so far
+	termed map[int]bool // pids sent SIGTERM
+	killAt time.Time    // when SIGKILL follows; zero until SIGTERM was sent
 }
 
 // Start starts the child and returns once it is running (its program has
 // been executed), or returns the reason it could not: an error matching
 // ErrNotFound or ErrNotExecutable, or another error for failures that say
-// nothing about the command.
+// nothing about the command. A file that is executable but not a program
+// the kernel can run (a script without "#!") is run with /bin/sh, as
+// execvp(3) does.
 //
-// The child runs in its own process group. When a terminal among Stdin,
-// Stdout and Stderr (in that order) is our controlling terminal and our
-// process group is its foreground group, the child's group becomes the
-// foreground group as it is created, and the terminal is given back to our
-// group after the child exits. The child gets SIGKILL from the kernel if this
-// process dies before it.
+// The child stays in our process group, which is the caller's job: for a
+// shell and the terminal it is part of the same job as locked-run, as a
+// command run by sudo or timeout --foreground is. Keys typed at the
+// terminal and signals sent to the job reach it straight from the kernel.
+// The child gets SIGKILL from the kernel if this process dies before it,
+// and a guardian process kills the rest of its tree (see Config.Marker).
 //
-// When ctx is done before the child exits, the child is stopped: SIGTERM to
-// its process group, then SIGKILL to the group after KillAfter. If ctx is
-// already done, nothing is started and ctx.Err() is returned, wrapped.
+// When ctx is done before the child exits, the tree is stopped: SIGTERM to
+// the child and every descendant, then SIGKILL after KillAfter. When the
+// child exits, whatever it left running is stopped the same way, and Done
+// is closed only when nothing of the tree runs any more. If ctx is already
+// done, nothing is started and ctx.Err() is returned, wrapped.
 func Start(ctx context.Context, cfg Config) (*Process, error) {
 	if len(cfg.Args) == 0 {
 		return nil, errors.New("start: empty command")
@@ -130,15 +156,17 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		return nil, err
 	}
 
-	stdin, stdout, stderr := orFile(cfg.Stdin, os.Stdin), orFile(cfg.Stdout, os.Stdout), orFile(cfg.Stderr, os.Stderr)
 	p := &Process{
-		name:      name,
-		killAfter: cfg.KillAfter,
-		log:       cfg.Logger,
-		mayCont:   cfg.MayContinue,
-		tty:       controllingTerminal(stdin, stdout, stderr),
-		ownPgrp:   unix.Getpgrp(),
-		done:      make(chan struct{}),
+		name:          name,
+		killAfter:     cfg.KillAfter,
+		log:           cfg.Logger,
+		mayCont:       cfg.MayContinue,
+		marker:        cfg.Marker,
+		done:          make(chan struct{}),
+		born:          time.Now(),
+		lastChildTSTP: -1,
+		seen:          map[int]bool{},
+		termed:        map[int]bool{},
 	}
 	if p.killAfter <= 0 {
 		p.killAfter = DefaultKillAfter
@@ -146,44 +174,25 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	if p.log == nil {
 		p.log = hclog.NewNullLogger()
 	}
-
-	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if p.tty >= 0 {
-		if fg, err := foreground(p.tty); err == nil && fg == p.ownPgrp {
-			// We are the terminal's foreground job. Make the child's group
-			// the foreground group in the child itself, between setpgid and
-			// exec, so it can never run as a background job that reads the
-			// terminal and is stopped by SIGTTIN.
-			//
-			// This is what delivers a typed key exactly once: the kernel
-			// sends the SIGINT of a Ctrl-C (SIGQUIT of Ctrl-\, SIGTSTP of
-			// Ctrl-Z, SIGWINCH of a resize) to the foreground group only,
-			// which is then the child's and not ours, so we never see it and
-			// never forward it. Signals sent to locked-run itself (kill,
-			// systemd, a CI runner) reach only us, and the caller forwards
-			// them with Signal, once. The child is in no group that receives
-			// both.
-			attr.Foreground = true
-			attr.Ctty = p.tty
-			p.handedOver = true
-		}
+	if err := becomeSubreaper(); err != nil {
+		p.log.Debug("cannot become a subreaper; orphans of the tree go to init", "error", err)
 	}
 
 	cmd := &exec.Cmd{
 		Path:        path,
 		Args:        cfg.Args,
 		Env:         cfg.Env,
-		Stdin:       stdin,
-		Stdout:      stdout,
-		Stderr:      stderr,
-		SysProcAttr: attr,
+		Stdin:       orFile(cfg.Stdin, os.Stdin),
+		Stdout:      orFile(cfg.Stdout, os.Stdout),
+		Stderr:      orFile(cfg.Stderr, os.Stderr),
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
 	started := make(chan error, 1)
-	go p.run(ctx, cmd, path, started)
+	go p.run(ctx, cmd, started)
 	if err := <-started; err != nil {
 		return nil, err
 	}
-	p.log.Debug("child started", "pid", p.pid, "command", name, "foreground", attr.Foreground)
+	p.log.Debug("child started", "pid", p.pid, "command", name)
 	return p, nil
 }
 
@@ -194,12 +203,11 @@ func orFile(f, def *os.File) *os.File {
 	return f
 }
 
-// Pid returns the child's process id, which is also its process group id.
+// Pid returns the child's process id.
 func (p *Process) Pid() int { return p.pid }
 
 // Done returns a channel that is closed once the child has exited and been
-// reaped, anything it left in its group has been dealt with (see Start), and
-// the terminal, if it was handed over, is back with our process group.
+// reaped and nothing else of its tree runs any more (see Start).
 func (p *Process) Done() <-chan struct{} { return p.done }
 
 // Wait blocks until Done is closed and returns how the child ended. It may be
@@ -209,35 +217,120 @@ func (p *Process) Wait() Result {
 	return p.result
 }
 
-// Signal sends sig to the child's process group. It returns nil without
-// sending anything once the child has exited, and treats ESRCH (the group is
-// already gone) as success.
+// Signal passes on sig, a signal sent to this process, to the child process
+// (not to its process group: the child's helpers get only what the child
+// decides to send them), unless the child got it already: a signal sent to
+// the whole process group (a key typed at the terminal, kill(-pgrp), a
+// shell's job control) or to every process of the tree reaches the child
+// from the kernel, and is not sent again. How that is told apart is in
+// guardian.go; a signal sent to this process alone is passed on up to
+// witnessAhead later.
+//
+// It returns nil without sending anything once the child has exited, and
+// treats ESRCH (the child is already gone) as success.
 func (p *Process) Signal(sig syscall.Signal) error {
+	stops := p.selfStops.Load()
+	got := p.groupGot(sig)
+	if !got && p.selfStops.Load() != stops {
+		// We were stopped while the witness window ran, so it proved
+		// nothing: the guardian's report may be waiting to be read. Look
+		// again, now that we run.
+		got = p.groupGot(sig)
+	}
+	if !got && sig == syscall.SIGTSTP && p.recentChildStop() {
+		// The child was stopped by SIGTSTP a moment ago, as a Ctrl-Z
+		// does, and we stopped with it: it had its stop. (The SIGCONT
+		// that continued the job discards the pending SIGTSTP the
+		// guardian had not read yet, so there may be no witness.)
+		got = true
+	}
+	if got {
+		p.log.Debug("not forwarding: the child got it too", "pid", p.pid, "signal", unix.SignalName(sig))
+		return nil
+	}
+	if st := proctree.State(p.pid); sig == syscall.SIGTSTP && (st == 'T' || st == 't') {
+		// Already stopped: a SIGTSTP kept pending would stop it again
+		// right after the fg that continues it.
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.exited {
 		return nil
 	}
 	p.log.Debug("forwarding signal", "pid", p.pid, "signal", unix.SignalName(sig))
-	if err := p.killGroup(sig); err != nil {
-		return fmt.Errorf("signal %q (process group %d): %w", p.name, p.pid, err)
+	if err := unix.Kill(p.pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("signal %q (pid %d): %w", p.name, p.pid, err)
 	}
 	return nil
 }
 
-// killGroup sends sig to the child's process group. The caller makes sure the
-// group id is still the child's: the child has not exited, or it is an
-// unreaped zombie (whose pid the kernel cannot reuse).
-func (p *Process) killGroup(sig syscall.Signal) error {
-	if err := unix.Kill(-p.pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
-		return err
+// runClock is how long we have run since Start, leaving out the time we
+// were stopped. Called with stopMu held.
+func (p *Process) runClock() time.Duration { return time.Since(p.born) - p.stoppedFor }
+
+// recentChildStop reports whether the child stopped on SIGTSTP within
+// witnessBack of our running time.
+func (p *Process) recentChildStop() bool {
+	p.stopMu.Lock()
+	defer p.stopMu.Unlock()
+	return p.lastChildTSTP >= 0 && p.runClock()-p.lastChildTSTP < witnessBack
+}
+
+// groupGot reports whether sig, received by this process, was sent to the
+// whole process group or tree. It asks the guardian; without one (it could
+// not be started, or died of something else), it assumes that the signals a
+// terminal sends came from it when we are the terminal's foreground group.
+func (p *Process) groupGot(sig syscall.Signal) bool {
+	if g := p.guardian(); g != nil {
+		if got, ok := g.witnessed(sig); ok {
+			return got
+		}
 	}
-	return nil
+	switch sig {
+	case syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP:
+		return inForeground()
+	}
+	return false
+}
+
+func (p *Process) guardian() *guardian {
+	p.gmu.Lock()
+	defer p.gmu.Unlock()
+	return p.guard
+}
+
+func (p *Process) guardianPid() int {
+	if g := p.guardian(); g != nil {
+		return g.pid
+	}
+	return 0
+}
+
+// startGuardian starts the guardian.
+func (p *Process) startGuardian() {
+	p.gmu.Lock()
+	defer p.gmu.Unlock()
+	g, err := startGuardian(p.marker, p.log)
+	if err != nil {
+		p.log.Warn("could not start the guardian; if locked-run is killed, the command's background processes may outlive it", "error", err)
+		return
+	}
+	p.guard = g
+}
+
+// stopGuardian lets the guardian go: the tree is gone.
+func (p *Process) stopGuardian() {
+	p.gmu.Lock()
+	defer p.gmu.Unlock()
+	if p.guard != nil {
+		p.guard.close()
+	}
 }
 
 // run starts the child and supervises it until it is reaped. It is the only
 // caller of cmd.Wait.
-func (p *Process) run(ctx context.Context, cmd *exec.Cmd, path string, started chan<- error) {
+func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) {
 	// The kernel sends the parent-death signal when the thread that forked
 	// the child exits, not when the process does (go.dev/issue/27505), and
 	// the Go runtime ends a thread when a goroutine that locked it returns.
@@ -249,25 +342,32 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, path string, started c
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
-	if err := cmd.Start(); err != nil {
-		if p.handedOver {
-			// The child made its group the foreground group and then failed
-			// to execute the program; take the terminal back from that
-			// empty group.
-			p.reclaimTerminal(0)
-		}
+	p.startGuardian()
+	path := cmd.Path
+	cmd, err := startLikeExecvp(cmd)
+	if err != nil {
+		p.stopGuardian()
 		started <- classify(p.name, path, err)
 		return
 	}
 	p.pid = cmd.Process.Pid
+	if g := p.guardian(); g != nil {
+		g.setChild(p.pid)
+	}
 	started <- nil
 
-	var cont chan os.Signal
-	if p.tty >= 0 {
-		cont = make(chan os.Signal, 1)
-		signal.Notify(cont, syscall.SIGCONT)
-		defer signal.Stop(cont)
+	pid1 := os.Getpid() == 1
+	reaperDone := make(chan struct{})
+	stopReaper := make(chan struct{})
+	if pid1 {
+		go p.reapAsInit(stopReaper, reaperDone)
+	} else {
+		close(reaperDone)
 	}
+
+	cont := make(chan os.Signal, 1)
+	signal.Notify(cont, syscall.SIGCONT)
+	defer signal.Stop(cont)
 
 	exited := make(chan struct{})
 	stopperDone := make(chan struct{})
@@ -281,14 +381,15 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, path string, started c
 	p.exited = true
 	p.mu.Unlock()
 	close(exited)
-	// Until the child is reaped its zombie keeps its pid, and so its group
-	// id, from being reused: the stopper may still signal the group.
 	<-stopperDone
-	if p.handedOver {
-		p.reclaimTerminal(p.pid)
-	}
+	// The child's zombie keeps its pid from being reused until cmd.Wait
+	// below, so nothing in the tree can be mistaken for it meanwhile.
+	p.finishTree(pid1)
+	close(stopReaper)
+	<-reaperDone
+	p.stopGuardian()
 
-	err := cmd.Wait()
+	err = cmd.Wait()
 	res := Result{}
 	if st := cmd.ProcessState; st != nil {
 		ws := st.Sys().(syscall.WaitStatus)
@@ -311,29 +412,51 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, path string, started c
 	close(p.done)
 }
 
-// reclaimTerminal gives the terminal back to our process group when its
-// foreground group is childPgrp or has no process left. Anything else means
-// someone (the user's shell) has taken the terminal since, and it is theirs.
-func (p *Process) reclaimTerminal(childPgrp int) {
-	fg, err := foreground(p.tty)
-	if err != nil || fg == p.ownPgrp {
-		return
+// startLikeExecvp starts cmd and returns the command it started: cmd, or,
+// when the kernel refuses the file as not a program it knows (ENOEXEC: a
+// script without "#!"), /bin/sh running it, as execvp(3), env(1) and
+// flock(1) do.
+func startLikeExecvp(cmd *exec.Cmd) (*exec.Cmd, error) {
+	err := cmd.Start()
+	if !errors.Is(err, syscall.ENOEXEC) {
+		return cmd, err
 	}
-	if fg != childPgrp && !errors.Is(unix.Kill(-fg, 0), unix.ESRCH) {
-		return
+	sh := &exec.Cmd{
+		Path:        "/bin/sh",
+		Args:        append([]string{"/bin/sh", cmd.Path}, cmd.Args[1:]...),
+		Env:         cmd.Env,
+		Dir:         cmd.Dir,
+		Stdin:       cmd.Stdin,
+		Stdout:      cmd.Stdout,
+		Stderr:      cmd.Stderr,
+		SysProcAttr: cmd.SysProcAttr,
 	}
-	if err := setForeground(p.tty, p.ownPgrp); err != nil {
-		p.log.Warn("could not take the terminal back", "error", err)
+	if err := sh.Start(); err != nil {
+		return nil, err
 	}
+	return sh, nil
 }
 
-// Child state codes of waitid's siginfo (si_code), from <signal.h>.
-const (
-	cldExited  = 1
-	cldKilled  = 2
-	cldDumped  = 3
-	cldStopped = 5
-)
+// reapAsInit reaps, as PID 1, every orphan that exits, as tini does,
+// until stop is closed; the child and the guardian are left to their own
+// waits.
+func (p *Process) reapAsInit(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	chld := make(chan os.Signal, 1)
+	signal.Notify(chld, syscall.SIGCHLD)
+	defer signal.Stop(chld)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		p.reapOrphans(true)
+		select {
+		case <-stop:
+			return
+		case <-chld:
+		case <-tick.C:
+		}
+	}
+}
 
 // supervise returns once the child has exited, leaving it unreaped. On the
 // way it follows the child's stops, for job control.
@@ -355,59 +478,59 @@ func (p *Process) supervise(ctx context.Context, cont <-chan os.Signal) {
 		if err != nil {
 			continue
 		}
-		switch code {
-		case cldStopped:
+		if code == cldStopped {
+			if syscall.Signal(status) == syscall.SIGTSTP {
+				p.stopMu.Lock()
+				p.lastChildTSTP = p.runClock()
+				p.stopMu.Unlock()
+			}
 			p.childStopped(ctx, syscall.Signal(status), cont)
 		}
 	}
 }
 
-// childStopped handles the child being stopped by sig. Without a terminal,
-// or when no job-control shell could see us stop, it does nothing: whoever
-// stopped the child will continue it (and stopping on ctx continues it too).
+// childStopped handles the child being stopped by sig. When no job-control
+// shell could see us stop (no terminal, cron, CI, a script), it does
+// nothing: whoever stopped the child will continue it (and stopping on ctx
+// continues it too).
 //
-// With one, it does what the child's own shell would have seen: our job
-// stopped. It takes the terminal back from the child's group, stops our own
-// process group with the same signal, and, once the shell continues us,
-// hands the terminal to the child again if we are now in the foreground
-// (`fg`; after `bg` we are not and neither will the child be) and continues
-// the child's group.
+// Otherwise it does what the child's shell would have seen: our job
+// stopped. We stop ourselves with the same signal, so that the shell says
+// "Stopped" or "Stopped (tty input)" as it would for the child. We are
+// continued by the shell's fg or bg (which continues the child in the same
+// stroke, since it is in our group), by a kill -CONT sent to us, or by the
+// guardian when someone continued the child alone. Then the child is
+// continued if it is still stopped, unless the caller refuses.
 func (p *Process) childStopped(ctx context.Context, sig syscall.Signal, cont <-chan os.Signal) {
-	if p.tty < 0 || !canStopForShell() {
+	if !canStopForShell() {
 		p.log.Debug("child stopped", "pid", p.pid, "signal", unix.SignalName(sig))
 		return
-	}
-	if fg, err := foreground(p.tty); err == nil && fg == p.pid {
-		if err := setForeground(p.tty, p.ownPgrp); err != nil {
-			p.log.Warn("could not take the terminal back", "error", err)
-		}
 	}
 	for len(cont) > 0 {
 		<-cont
 	}
+	if st := proctree.State(p.pid); st != 'T' && st != 't' {
+		// Continued already: the group's stop signal stopped us too, and
+		// the shell's fg or bg continued us all before we got here.
+		return
+	}
+	if g := p.guardian(); g != nil {
+		g.watch()
+	}
 	// Nothing of ours runs while we are stopped: whatever the caller does
 	// in the background (renewing a lease) waits too, so say so.
 	p.log.Warn("child stopped; stopping too until continued", "pid", p.pid, "signal", unix.SignalName(sig))
-	if err := unix.Kill(0, sig); err != nil {
-		p.log.Warn("could not stop", "signal", unix.SignalName(sig), "error", err)
-	} else {
-		select {
-		case <-cont:
-		case <-ctx.Done():
-		}
-	}
+	p.selfStops.Add(1)
+	stoppedAt := time.Now()
+	stopSelf(sig)
+	p.stopMu.Lock()
+	p.stoppedFor += time.Since(stoppedAt)
+	p.stopMu.Unlock()
 	p.log.Info("continued", "pid", p.pid)
-	if fg, err := foreground(p.tty); err == nil && fg == p.ownPgrp {
-		if err := setForeground(p.tty, p.pid); err != nil {
-			p.log.Warn("could not hand the terminal to the child", "error", err)
-		} else {
-			p.handedOver = true
-		}
-	}
 	if ctx.Err() != nil {
 		// The caller wants the child stopped (its lock may have expired
-		// while we were stopped): leave it stopped for the stopper, which
-		// continues it only together with SIGTERM.
+		// while we were stopped): leave it to the stopper, which continues
+		// it only together with SIGTERM.
 		return
 	}
 	if p.mayCont != nil && !p.mayCont() {
@@ -415,38 +538,18 @@ func (p *Process) childStopped(ctx context.Context, sig syscall.Signal, cont <-c
 		return
 	}
 	p.mu.Lock()
-	if !p.exited {
-		if err := p.killGroup(syscall.SIGCONT); err != nil {
+	defer p.mu.Unlock()
+	if st := proctree.State(p.pid); !p.exited && (st == 'T' || st == 't') {
+		if err := unix.Kill(p.pid, syscall.SIGCONT); err != nil && !errors.Is(err, unix.ESRCH) {
 			p.log.Warn("could not continue child", "pid", p.pid, "error", err)
 		}
 	}
-	p.mu.Unlock()
 }
 
-// waitChild calls waitid(P_PID, pid) with options and returns the child's
-// state code (CLD_*) and status (exit code or signal), or code 0 when
-// WNOHANG found nothing. It retries on EINTR.
-func waitChild(pid, options int) (code, status int, err error) {
-	for {
-		var info unix.Siginfo
-		err = unix.Waitid(unix.P_PID, pid, &info, options, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return 0, 0, err
-		}
-		childPid, childStatus := siginfoChild(&info)
-		if childPid == 0 {
-			return 0, 0, nil
-		}
-		return int(info.Code), int(childStatus), nil
-	}
-}
-
-// stopWhenDone stops the child when ctx ends before exited is closed:
-// SIGTERM to its group, and SIGKILL to the group when anything in it is still
-// running killAfter later.
+// stopWhenDone stops the tree when ctx ends before exited is closed:
+// SIGTERM to the child and its descendants, and SIGKILL to those still
+// running killAfter later. After the child exits, finishTree takes over,
+// keeping the same deadline.
 func (p *Process) stopWhenDone(ctx context.Context, exited <-chan struct{}) {
 	select {
 	case <-exited:
@@ -459,51 +562,26 @@ func (p *Process) stopWhenDone(ctx context.Context, exited <-chan struct{}) {
 		return
 	}
 	p.stopped = true
-	p.log.Debug("stopping child", "pid", p.pid, "signal", "SIGTERM", "kill_after", p.killAfter)
-	if err := p.killGroup(syscall.SIGTERM); err != nil {
-		p.log.Warn("could not signal child", "pid", p.pid, "signal", "SIGTERM", "error", err)
-	}
-	// A stopped process keeps SIGTERM pending until it is continued, so
-	// SIGCONT follows, as systemd does; a running one ignores it. Whether
-	// the child is stopped cannot be known without a race.
-	p.killGroup(syscall.SIGCONT) //nolint:errcheck // best effort: SIGKILL follows anyway
 	p.mu.Unlock()
+	p.log.Debug("stopping child", "pid", p.pid, "signal", "SIGTERM", "kill_after", p.killAfter)
+	p.terminate()
 
-	deadline := time.NewTimer(p.killAfter)
+	p.treeMu.Lock()
+	wait := time.Until(p.killAt)
+	p.treeMu.Unlock()
+	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	select {
 	case <-exited:
-		// The child is gone, but what it left in its group (a script's
-		// background jobs) may still be working on what the lock protects.
-		// Its zombie keeps the group id ours until we let it be reaped, so
-		// we can wait for them and kill them at the deadline.
-		if !p.waitGroupEmpty(deadline.C) {
-			p.log.Warn("child's process group still running after kill-after, killing it", "pid", p.pid, "kill_after", p.killAfter)
-			p.killGroup(syscall.SIGKILL) //nolint:errcheck // ESRCH is already filtered; nothing else can fail
-		}
 	case <-deadline.C:
 		p.log.Warn("child still running after kill-after, killing it", "pid", p.pid, "kill_after", p.killAfter)
-		p.killGroup(syscall.SIGKILL) //nolint:errcheck // ESRCH is already filtered; nothing else can fail
-	}
-}
-
-// groupPoll is how often waitGroupEmpty looks at /proc: often enough that a
-// stopped child's group is released promptly, rarely enough to cost nothing.
-const groupPoll = 25 * time.Millisecond
-
-// waitGroupEmpty reports whether every process of the child's group other
-// than the child (its zombie) has exited before deadline fires.
-func (p *Process) waitGroupEmpty(deadline <-chan time.Time) bool {
-	tick := time.NewTicker(groupPoll)
-	defer tick.Stop()
-	for {
-		if !groupHasOthers(p.pid, p.pid) {
-			return true
+		p.mu.Lock()
+		if !p.exited {
+			signalPid(p.pid, syscall.SIGKILL)
 		}
-		select {
-		case <-deadline:
-			return false
-		case <-tick.C:
+		p.mu.Unlock()
+		for _, pid := range p.members() {
+			signalPid(pid, syscall.SIGKILL)
 		}
 	}
 }

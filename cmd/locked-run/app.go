@@ -122,7 +122,7 @@ func backendFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagTable, Aliases: []string{"t"}, Usage: "DynamoDB table `NAME` holding the locks", EnvVars: []string{"LOCKED_RUN_TABLE"}, Category: categoryWhere},
 		// LOCKED_RUN_LOCAL is read by envBool, which takes yes/no and on/off too.
 		&cli.BoolFlag{Name: flagLocal, Usage: "use a host-local flock(2) lock instead of DynamoDB (no AWS) [$LOCKED_RUN_LOCAL]", Category: categoryWhere},
-		&cli.StringFlag{Name: flagLockDir, Usage: "`DIR` of --local lock files (default: $XDG_RUNTIME_DIR, else the temp dir)", EnvVars: []string{"LOCKED_RUN_LOCK_DIR"}, Category: categoryWhere},
+		&cli.StringFlag{Name: flagLockDir, Usage: "`DIR` of --local lock files; share one to share keys between users (default: a private per-user directory, /run/lock/locked-run-UID or /dev/shm/locked-run-UID)", EnvVars: []string{"LOCKED_RUN_LOCK_DIR"}, Category: categoryWhere},
 		&cli.StringFlag{Name: flagRegion, Usage: "AWS `REGION` (default: the SDK's chain, e.g. AWS_REGION)", Category: categoryWhere},
 		&cli.StringFlag{Name: flagProfile, Usage: "AWS shared config `PROFILE` (default: AWS_PROFILE)", Category: categoryWhere},
 		&cli.StringFlag{Name: flagEndpoint, Usage: "DynamoDB endpoint `URL`, e.g. DynamoDB Local (default: AWS_ENDPOINT_URL_DYNAMODB)", Category: categoryWhere},
@@ -150,7 +150,7 @@ func mainFlags() []cli.Flag {
 		keyFlag("which lock: `KEY` (default: the command line, shell-quoted)"),
 		&cli.StringFlag{Name: flagLease, Usage: "how long (`D`) the lock survives without a heartbeat", Value: "30s", EnvVars: []string{"LOCKED_RUN_LEASE"}, Category: categoryLock},
 		&cli.StringFlag{Name: flagHeartbeat, Usage: "how often (`D`) the holder renews (default: lease/3)", Category: categoryLock},
-		&cli.BoolFlag{Name: flagNoWait, Aliases: []string{"n"}, Usage: "fail at once when the lock is held", Category: categoryLock},
+		&cli.BoolFlag{Name: flagNoWait, Aliases: []string{"n"}, Usage: "do not wait when the lock is held (a holder that looks crashed is watched for up to one lease, then taken over)", Category: categoryLock},
 		&cli.StringFlag{Name: flagTimeout, Aliases: []string{"w"}, Usage: "give up waiting after `D` (default: wait forever; 0: do not wait)", EnvVars: []string{"LOCKED_RUN_TIMEOUT"}, Category: categoryLock},
 		&cli.StringFlag{Name: flagPoll, Usage: "how often (`D`) a waiter looks again, jittered ±50% (DynamoDB)", Value: "200ms", Category: categoryLock},
 		&cli.IntFlag{Name: flagConflict, Aliases: []string{"E"}, Usage: "exit status `N` when the lock was not acquired", Value: exitConflict, Category: categoryLock},

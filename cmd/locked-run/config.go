@@ -155,14 +155,6 @@ func dynamoClient(ctx context.Context, ao awsOptions, logger hclog.Logger) (*dyn
 	if cfg.Region == "" {
 		return nil, usagef("no AWS region: pass --region or set AWS_REGION (or a region in the AWS profile)")
 	}
-	// The credentials are looked for now (and cached for the requests), so
-	// that finding none is said in words that say what to do, rather than
-	// as the last link of the SDK's chain ("request to EC2 IMDS failed").
-	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		// What the chain tried last depends on the host; --log-level debug shows it.
-		sdkLog.Debug("no credentials", "error", oneLine(err.Error()))
-		return nil, usagef("no AWS credentials found: set AWS_PROFILE (after `aws sso login` for SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance, container or web identity role")
-	}
 	endpoint := ao.endpoint
 	if endpoint != "" && !strings.HasPrefix(endpoint, "http://") && !strings.HasPrefix(endpoint, "https://") {
 		return nil, usagef("--endpoint-url %q: give a URL such as http://localhost:8000", endpoint)
@@ -178,9 +170,10 @@ func dynamoClient(ctx context.Context, ao awsOptions, logger hclog.Logger) (*dyn
 }
 
 // A pendingClient is a DynamoDB client being made in the background: the
-// AWS configuration (shared files, the credential chain, perhaps the
-// instance metadata service) loads while the main goroutine checks the
-// options and looks up the command, the user and the host.
+// AWS configuration (environment, shared files, the credential chain's
+// set-up, perhaps the instance metadata service for the region) loads
+// while the main goroutine checks the options and looks up the command,
+// the user and the host.
 type pendingClient struct {
 	done   chan struct{} // closed when client and err are set
 	client *dynamodb.Client

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/urfave/cli/v2"
 )
 
 // shortOptions are the one-letter options and whether each takes a value.
@@ -138,4 +140,45 @@ func checkEnvBools() error {
 		}
 	}
 	return nil
+}
+
+// typedName returns how the option flag (its long name) was given: as
+// typed on the command line ("-w", "--timeout", "-timeout"), else the
+// environment variable that set it, else the long name. Messages about its
+// value then quote what the user wrote, where they wrote it.
+func typedName(c *cli.Context, flag string) string {
+	var def cli.Flag
+	for _, f := range mainFlags() {
+		if f.Names()[0] == flag {
+			def = f
+		}
+	}
+	if def == nil {
+		return flag
+	}
+	args, _ := c.App.Metadata[metaArgs].([]string)
+	// The last spelling wins, as the last value does.
+	found := ""
+	for _, a := range args {
+		word, _, _ := strings.Cut(a, "=")
+		if !strings.HasPrefix(word, "-") {
+			continue
+		}
+		for _, n := range def.Names() {
+			if strings.TrimLeft(word, "-") == n {
+				found = shown(word)
+			}
+		}
+	}
+	if found != "" {
+		return found
+	}
+	if ev, ok := def.(interface{ GetEnvVars() []string }); ok {
+		for _, e := range ev.GetEnvVars() {
+			if os.Getenv(e) != "" {
+				return e
+			}
+		}
+	}
+	return flag
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/locked-run/locked-run/lock"
 	"github.com/locked-run/locked-run/runner"
 	"github.com/locked-run/locked-run/signals"
+	"github.com/locked-run/locked-run/signals/early"
 )
 
 // mainOptions are the validated options of running a command.
@@ -61,7 +62,7 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 	}
 	for _, d := range durations {
 		if s := c.String(d.flag); s != "" {
-			if *d.dst, err = parseDuration(d.flag, s); err != nil {
+			if *d.dst, err = parseDuration(typedName(c, d.flag), s); err != nil {
 				return o, err
 			}
 		}
@@ -142,7 +143,20 @@ func runMain(c *cli.Context, child []string) error {
 	// One relay for the whole run: while waiting, a signal cancels the
 	// wait; once the child runs, it is forwarded to the child.
 	sup := &supervisor{logger: logger}
-	stopRelay := signals.Relay(sup.signal)
+	// Registered first, so it runs last: after the lock is released and
+	// the relay stopped, a child that died of a signal takes us with it.
+	defer func() {
+		if sig := sup.diedOf(); sig != 0 {
+			signals.Die(sig)
+		}
+	}()
+	var stopRelay func()
+	if caught, release := early.Caught(); caught != nil {
+		// Go on from what has been caught since the program started.
+		stopRelay = signals.RelayFrom(caught, release, sup.signal)
+	} else {
+		stopRelay = signals.Relay(sup.signal)
+	}
 	defer stopRelay()
 
 	lease, err := sup.acquire(ctx, locker, o, logger)
@@ -173,7 +187,12 @@ func runMain(c *cli.Context, child []string) error {
 	if !o.backend.local {
 		env = append(env, "LOCKED_RUN_TABLE="+o.backend.table)
 	}
-	return sup.runChild(ctx, lease, runner.Config{Args: child, Env: env, KillAfter: o.timing.KillAfter, Logger: logger.Named("runner")})
+	return sup.runChild(ctx, lease, runner.Config{
+		Args: child, Env: env, KillAfter: o.timing.KillAfter, Logger: logger.Named("runner"),
+		// The owner id is unique to this run: what carries it in its
+		// environment belongs to this run's tree.
+		Marker: "LOCKED_RUN_OWNER=" + lease.Owner(),
+	})
 }
 
 // supervisor routes the signals locked-run receives: to the wait while the
@@ -185,21 +204,40 @@ type supervisor struct {
 	cancelWait context.CancelFunc // non-nil while waiting
 	proc       *runner.Process    // non-nil once the child runs
 	caught     syscall.Signal     // first signal before the child started
+	died       syscall.Signal     // the signal that killed the child
+}
+
+// diedOf returns the signal the child died of, or zero.
+func (s *supervisor) diedOf() syscall.Signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.died
 }
 
 func (s *supervisor) signal(sig syscall.Signal) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	proc := s.proc
 	switch {
-	case s.proc != nil:
-		s.logger.Debug("forwarding signal", "signal", sig.String())
-		if err := s.proc.Signal(sig); err != nil {
-			s.logger.Warn("could not forward signal", "signal", sig.String(), "error", err)
-		}
+	case proc != nil:
+	case sig == syscall.SIGTSTP:
+		// Ctrl-Z or kill -TSTP while waiting for the lock: stop, as the
+		// command would have. The wait goes on once we are continued.
+		s.mu.Unlock()
+		s.logger.Debug("stopping until continued", "signal", sig.String())
+		signals.Stop(sig)
+		return
 	case s.caught == 0:
 		s.caught = sig
 		if s.cancelWait != nil {
 			s.cancelWait()
+		}
+	}
+	s.mu.Unlock()
+	if proc != nil {
+		// Not under the mutex: deciding whether the child got the signal
+		// already may take a moment.
+		if err := proc.Signal(sig); err != nil {
+			s.logger.Warn("could not forward signal", "signal", sig.String(), "error", err)
 		}
 	}
 }
@@ -222,16 +260,14 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 	if already != 0 {
 		cancel()
 	}
+	// --timeout goes to the lock, not to ctx: a holder that looks
+	// stopped is watched past it (see lock.AcquireOptions.Timeout).
 	waitCtx := ctx
-	if o.timeout > 0 {
-		var cancelTimeout context.CancelFunc
-		waitCtx, cancelTimeout = context.WithTimeout(ctx, o.timeout)
-		defer cancelTimeout()
-	}
 	logger.Info("acquiring lock", "key", o.key)
 	var lastHolder lock.Record
 	opts := lock.AcquireOptions{
 		NoWait:   o.noWait,
+		Timeout:  o.timeout,
 		Progress: o.progress,
 		OnWait: func(h lock.Record, waited time.Duration) {
 			settleMemory()
@@ -242,6 +278,16 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 	}
 	start := time.Now()
 	lease, err := locker.Acquire(waitCtx, o.key, opts)
+	for err == nil && lease.Remaining() < o.timing.Heartbeat && s.interrupted() == 0 {
+		// Never start the child on a lease about to run out (we were
+		// stopped or starved since it was granted): give it back and
+		// take it again.
+		rctx, rcancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		_ = lease.Release(rctx)
+		rcancel()
+		logger.Debug("lease ran short before the command started; acquiring again")
+		lease, err = locker.Acquire(waitCtx, o.key, opts)
+	}
 	if err == nil {
 		if sig := s.interrupted(); sig != 0 {
 			// A signal arrived as the lock was granted: honour it, and
@@ -329,6 +375,11 @@ func (s *supervisor) runChild(ctx context.Context, lease *lock.Lease, cfg runner
 		}
 	}
 	s.logger.Info("command exited", "status", res.Status())
+	if res.Signal != 0 {
+		s.mu.Lock()
+		s.died = res.Signal
+		s.mu.Unlock()
+	}
 	return childExit{res.Status()}
 }
 

@@ -42,11 +42,6 @@ func subcommandSetup(c *cli.Context, needKey bool) (lock.Locker, string, hclog.L
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if ep := explicitEndpoint(c); ep != "" && !b.local {
-		if err := waitForEndpoint(c.Context, ep, logger); err != nil {
-			return nil, "", nil, err
-		}
-	}
 	return locker, key, logger, nil
 }
 

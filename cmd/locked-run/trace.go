@@ -20,8 +20,9 @@ type attemptsKey struct{}
 // is sent and retried: operation, HTTP status, latency, attempt number and
 // the error. It logs nothing of the request itself, so neither credentials
 // nor signatures can reach the log. The line is written after the SDK's
-// retry middleware, so each retry the SDK makes is its own line; retries
-// that lock/ makes are separate operations, each starting at attempt 1.
+// retry middleware, so each retry the SDK makes is its own line. lock/
+// turns the SDK's retries off and retries itself: its retries are separate
+// operations, each at attempt 1, with lock's own debug line between them.
 func traceRequests(logger hclog.Logger) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
 		start := middleware.InitializeMiddlewareFunc("locked-run/trace-operation",

@@ -9,9 +9,11 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Stamped at build time by `make build`:
+// Stamped at build time by `make build` and the release builds
+// (.goreleaser.yaml), date being the commit's time so that two builds of
+// one commit are the same bytes:
 //
-//	-ldflags "-X main.version=v1.2.3 -X main.commit=e3ed922 -X main.date=2026-12-01T00:00:00Z"
+//	-ldflags "-X main.version=v1.2.3 -X main.commit=e3ed922... -X main.date=2026-12-01T00:00:00Z"
 //
 // Builds without them (`go install ...@v1.2.3`, `go build`, `go run`) fall
 // back to what the Go toolchain recorded in the binary (buildInfo).
@@ -23,8 +25,8 @@ var (
 
 // buildFacts is what --version prints.
 type buildFacts struct {
-	version, commit, date, dateKind string
-	modified                        bool
+	version, commit, date string // date: the commit's time
+	modified              bool
 }
 
 // buildInfo returns the stamped facts, filling the gaps from the build info
@@ -38,7 +40,7 @@ func buildInfo() buildFacts {
 
 // factsFrom is buildInfo for given stamps and build info.
 func factsFrom(version, commit, date string, bi *debug.BuildInfo, ok bool) buildFacts {
-	f := buildFacts{version: version, commit: commit, date: date, dateKind: "built"}
+	f := buildFacts{version: version, commit: commit, date: date}
 	if !ok || bi == nil {
 		return f
 	}
@@ -56,7 +58,7 @@ func factsFrom(version, commit, date string, bi *debug.BuildInfo, ok bool) build
 			}
 		case "vcs.time":
 			if f.date == "" {
-				f.date, f.dateKind = s.Value, "committed"
+				f.date = s.Value
 			}
 		case "vcs.modified":
 			f.modified = s.Value == "true"
@@ -85,7 +87,7 @@ func formatVersion(f buildFacts) string {
 		parts = append(parts, "commit "+c)
 	}
 	if f.date != "" {
-		parts = append(parts, f.dateKind+" "+f.date)
+		parts = append(parts, "committed "+f.date)
 	}
 	parts = append(parts, runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
 	return fmt.Sprintf("locked-run version %s (%s)", f.version, strings.Join(parts, ", "))

@@ -17,8 +17,8 @@ func TestVersionLine(t *testing.T) {
 		bi                    *debug.BuildInfo
 		want                  string
 	}{
-		{"make build stamps version, commit and date", "v1.2.3", "e3ed922608d7", "2026-12-01T00:00:00Z", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}},
-			"locked-run version v1.2.3 (commit e3ed922608d7, built 2026-12-01T00:00:00Z, " + platform},
+		{"make build stamps version, commit and its date", "v1.2.3", "e3ed922608d78468333ba43794f22b19bb9aed13", "2026-12-01T00:00:00Z", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}},
+			"locked-run version v1.2.3 (commit e3ed922608d7, committed 2026-12-01T00:00:00Z, " + platform},
 		{"go install ...@v1.2.3 reports the module version", "dev", "", "", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}},
 			"locked-run version v1.2.3 (" + platform},
 		{"go build in a checkout reports the revision and its time", "dev", "", "", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261125210534-e3ed922608d7+dirty"}, Settings: vcs},

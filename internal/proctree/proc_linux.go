@@ -1,0 +1,97 @@
+package proctree
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// State returns the state letter of /proc/PID/stat ('R', 'S', 'T',
+// 'Z', ...), or 0 when the process does not exist.
+func State(pid int) byte {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// "pid (comm) state ...": comm may hold spaces and parentheses, so
+	// the state is found after the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return 0
+	}
+	return stat[i+2]
+}
+
+// HasMarker reports whether the environment pid was started with holds the
+// entry marker ("NAME=value") exactly.
+func HasMarker(pid int, marker string) bool {
+	if marker == "" {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return false
+	}
+	m := []byte(marker)
+	for len(b) > 0 {
+		entry, rest, _ := bytes.Cut(b, []byte{0})
+		if bytes.Equal(entry, m) {
+			return true
+		}
+		b = rest
+	}
+	return false
+}
+
+// All returns every process id in /proc.
+func All() []int {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	out := make([]int, 0, len(names))
+	for _, n := range names {
+		if pid, err := strconv.Atoi(n); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// readDeferred reports, from a goroutine, each of sigs that becomes
+// pending, through a signalfd. The signals must be blocked in every thread,
+// as they are in the guardian, which inherits them blocked and never asks
+// os/signal for them.
+func readDeferred(sigs []syscall.Signal, report func(syscall.Signal)) error {
+	var set unix.Sigset_t
+	for _, sig := range sigs {
+		n := uint(sig) - 1
+		set.Val[n/64] |= 1 << (n % 64)
+	}
+	fd, err := unix.Signalfd(-1, &set, unix.SFD_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	go func() {
+		// struct signalfd_siginfo is 128 bytes; ssi_signo comes first.
+		buf := make([]byte, 128)
+		for {
+			n, err := unix.Read(fd, buf)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil || n < 4 {
+				return
+			}
+			report(syscall.Signal(binary.NativeEndian.Uint32(buf)))
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,158 @@
+package runner
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/locked-run/locked-run/internal/proctree"
+)
+
+// The tree is the child and everything it started. Nothing of it may run
+// once the lock is released, so the runner finds all of it, stops it, and
+// waits until it is gone before Done is closed.
+//
+// Finding it: this process is a subreaper, so a descendant whose parent
+// exits (a background job of a script that ended, a daemon that forked
+// twice or called setsid) is re-parented to us and not to init. The tree is
+// then the child's subtree plus those of our other children that belong to
+// it: one seen in the tree before, or one whose environment holds the tree's
+// marker (Config.Marker). Other children of ours (the guardian, a helper
+// some library started) are left alone.
+
+// treePoll is how often the tree is looked at while waiting for it to go:
+// often enough that the lock is released promptly after the last process
+// exits, rarely enough to cost nothing.
+const treePoll = 20 * time.Millisecond
+
+// treeKillWait bounds the wait after SIGKILL. Only a process stuck in the
+// kernel (uninterruptible I/O) can survive SIGKILL for long; we say so
+// rather than hold the lock forever.
+const treeKillWait = 5 * time.Second
+
+// members returns the pids of the tree's processes that are still running
+// (zombies excluded), the child first when it runs. It remembers every
+// member it finds, for when their parents exit.
+func (p *Process) members() []int {
+	p.treeMu.Lock()
+	defer p.treeMu.Unlock()
+	self := os.Getpid()
+	var out []int
+	var walk func(pid int)
+	walk = func(pid int) {
+		p.seen[pid] = true
+		if st := proctree.State(pid); st != 0 && st != 'Z' && st != 'X' {
+			out = append(out, pid)
+		}
+		for _, c := range children(pid) {
+			walk(c)
+		}
+	}
+	for _, c := range children(self) {
+		switch {
+		case c == p.guardianPid():
+		case c == p.pid, p.seen[c], proctree.HasMarker(c, p.marker):
+			walk(c)
+		}
+	}
+	return out
+}
+
+// reapOrphans reaps our children that have exited and belong to the tree
+// (or all but the child and the guardian, as PID 1), leaving the child to
+// cmd.Wait.
+func (p *Process) reapOrphans(all bool) {
+	gpid := p.guardianPid()
+	for _, c := range children(os.Getpid()) {
+		if c == p.pid || c == gpid {
+			continue
+		}
+		p.treeMu.Lock()
+		ours := p.seen[c]
+		p.treeMu.Unlock()
+		if !ours && !all {
+			continue
+		}
+		if proctree.State(c) != 'Z' {
+			continue
+		}
+		var ws unix.WaitStatus
+		unix.Wait4(c, &ws, unix.WNOHANG, nil) //nolint:errcheck // another reaper (PID 1 loop) may have been first
+	}
+}
+
+// terminate sends SIGTERM, and SIGCONT so that a stopped process acts on
+// it, to every member of the tree that has not had it yet, and starts the
+// kill-after clock if it is not running.
+func (p *Process) terminate() {
+	pids := p.members()
+	p.treeMu.Lock()
+	defer p.treeMu.Unlock()
+	if p.killAt.IsZero() {
+		p.killAt = time.Now().Add(p.killAfter)
+	}
+	for _, pid := range pids {
+		if p.termed[pid] {
+			continue
+		}
+		p.termed[pid] = true
+		p.log.Debug("stopping", "pid", pid, "signal", "SIGTERM")
+		signalPid(pid, syscall.SIGTERM)
+		signalPid(pid, syscall.SIGCONT)
+	}
+}
+
+// signalPid sends sig to pid; a process that is already gone is not an
+// error. Pids come from a walk of our own tree moments before: a pid can be
+// reused only after its zombie was reaped, by its parent, inside the tree.
+func signalPid(pid int, sig syscall.Signal) {
+	if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+		return
+	}
+}
+
+// finishTree returns once no member of the tree but the child's zombie is
+// left: those still running get SIGTERM, then SIGKILL at the kill-after
+// deadline (which a stop on the context may have started already).
+func (p *Process) finishTree(pid1 bool) {
+	if len(p.members()) == 0 {
+		p.reapOrphans(pid1)
+		return
+	}
+	p.log.Info("stopping what the command left running", "pid", p.pid, "kill_after", p.killAfter)
+	p.terminate()
+	tick := time.NewTicker(treePoll)
+	defer tick.Stop()
+	killed := time.Time{}
+	for {
+		p.reapOrphans(pid1)
+		left := p.members()
+		if len(left) == 0 {
+			return
+		}
+		p.treeMu.Lock()
+		killAt := p.killAt
+		p.treeMu.Unlock()
+		now := time.Now()
+		switch {
+		case !killed.IsZero() && now.Sub(killed) > treeKillWait:
+			p.log.Error("processes survive SIGKILL; giving up on them", "pids", left)
+			return
+		case now.After(killAt):
+			if killed.IsZero() {
+				p.log.Warn("still running after kill-after, killing", "pids", left, "kill_after", p.killAfter)
+				killed = now
+			}
+			for _, pid := range left {
+				signalPid(pid, syscall.SIGKILL)
+			}
+		default:
+			// New processes forked meanwhile get their SIGTERM too.
+			p.terminate()
+		}
+		<-tick.C
+	}
+}

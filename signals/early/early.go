@@ -1,0 +1,78 @@
+// Package early catches locked-run's signals as soon as the program's own
+// code runs. A program imports it for its side effect; it depends on
+// nothing but the standard library's os/signal, so its init runs right after
+// that package's, before most of the standard library's and all of the AWS
+// SDK's initialisation. Until then a SIGQUIT is answered by the Go runtime's
+// goroutine dump, and SIGINT or SIGTERM by dying without a trace in the log.
+//
+// What it catches is handed over to signals.RelayFrom (see Caught), which
+// goes on relaying from the same channel, so no signal is lost or seen twice
+// at the hand-over. It also keeps a broken pipe on our own stdout or stderr
+// (`2>&1 | head -1`) from killing us: with SIGPIPE notified, the runtime lets
+// the write fail with EPIPE instead. A handler, unlike an ignore, is not
+// inherited by the child, which gets the default SIGPIPE it would get
+// without us.
+package early
+
+import (
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+)
+
+// Signals are those caught, SIGQUIT first: enabling a signal is a round
+// trip to the runtime's signal thread, and until SIGQUIT is enabled the
+// runtime answers it with a goroutine dump. The set is signals.Forwarded
+// (a test checks), which this package cannot import without initialising
+// later.
+var Signals = []os.Signal{
+	syscall.SIGQUIT, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTSTP,
+}
+
+// guardianEnv is the runner's proctree.Env (a test checks): the guardian is
+// this program started again, catches signals of its own and must see each
+// one, so nothing may hold them back for a relay it never starts.
+const guardianEnv = "LOCKED_RUN_GUARDIAN"
+
+// queue is how many signals may wait before the relay takes over.
+const queue = 32
+
+var (
+	mu   sync.Mutex
+	ch   chan os.Signal
+	pipe = make(chan os.Signal, 1)
+)
+
+func init() {
+	if _, guardian := os.LookupEnv(guardianEnv); guardian {
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	ch = make(chan os.Signal, queue)
+	for _, s := range Signals {
+		// One ignored when the program started stays ignored (Go keeps
+		// such an ignore for SIGHUP and SIGINT), so the child inherits it.
+		if !signal.Ignored(s) {
+			signal.Notify(ch, s)
+		}
+	}
+	signal.Notify(pipe, syscall.SIGPIPE)
+}
+
+// Caught returns the channel the signals have been caught into since the
+// program started, and release, which stops catching them; the caller
+// relays from the channel from now on. It returns a nil channel in the
+// guardian, or when called a second time.
+func Caught() (c <-chan os.Signal, release func()) {
+	mu.Lock()
+	defer mu.Unlock()
+	if ch == nil {
+		return nil, nil
+	}
+	mine := ch
+	ch = nil
+	return mine, func() { signal.Stop(mine) }
+}
