@@ -466,3 +466,23 @@ func TestSignalsThroughTheBinary(t *testing.T) {
 		})
 	}
 }
+
+// TestNestedRun: a locked-run started by another one inherits LOCKED_RUN_KEY
+// (also --key's variable); without a key of its own it would wait for its
+// parent's lock forever, so it refuses at once. The inner --timeout only
+// bounds the test if the refusal is missing (it would then exit 75).
+func TestNestedRun(t *testing.T) {
+	t.Run("an inner run on its parent's key is refused with 125", func(t *testing.T) {
+		r := runBin(t, localEnv(t), "--local", "-q", "-k", "outer", "--", binPath, "--local", "--timeout", "20s", "--", "true")
+		if r.code != 125 {
+			t.Fatalf("exit %d, want the inner run's 125; stderr:\n%s", r.code, r.stderr)
+		}
+		oneErrorLine(t, r, "held by the locked-run that started this one")
+	})
+	t.Run("an inner run with a key of its own runs", func(t *testing.T) {
+		r := runBin(t, localEnv(t), "--local", "-q", "-k", "outer", "--", binPath, "--local", "-q", "-k", "inner", "--timeout", "20s", "--", "sh", "-c", "echo $LOCKED_RUN_KEY")
+		if r.code != 0 || r.stdout != "inner\n" {
+			t.Fatalf("exit %d stdout %q, want 0 and %q; stderr:\n%s", r.code, r.stdout, "inner\n", r.stderr)
+		}
+	})
+}

@@ -53,6 +53,9 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 		}
 		return o, usagef("the default key (the command line) is unusable: %s; pass --key", detail(err, lock.ErrInvalidKey))
 	}
+	if err := nestedOnOwnKey(o); err != nil {
+		return o, err
+	}
 	durations := []struct {
 		flag string
 		dst  *time.Duration
@@ -99,6 +102,23 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 		return o, usagef("--create-table needs --table, not --local")
 	}
 	return o, nil
+}
+
+// nestedOnOwnKey refuses a run started under another locked-run that would
+// wait for its parent's own lock. The parent hands its command LOCKED_RUN_KEY
+// and LOCKED_RUN_TABLE, which are also the variables of --key and --table,
+// so a locked-run in that command with no --key of its own asks for the same
+// key in the same place, and would wait for it forever.
+func nestedOnOwnKey(o mainOptions) error {
+	outer := os.Getenv("LOCKED_RUN_OWNER")
+	if outer == "" || o.key != os.Getenv("LOCKED_RUN_KEY") {
+		return nil
+	}
+	table := os.Getenv("LOCKED_RUN_TABLE")
+	if (o.backend.local && table == "") || (!o.backend.local && o.backend.table == table) {
+		return usagef("key %q is held by the locked-run that started this one (owner %s): this run would wait for it forever; give it a --key of its own", o.key, outer)
+	}
+	return nil
 }
 
 // runMain acquires the lock, runs the child under it and releases it.
