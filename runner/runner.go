@@ -118,10 +118,11 @@ type Process struct {
 	gmu   sync.Mutex
 	guard *guardian // nil when it could not be started
 
-	treeMu sync.Mutex
-	seen   map[int]bool // pids found in the tree so far
-	termed map[int]bool // pids sent SIGTERM
-	killAt time.Time    // when SIGKILL follows; zero until SIGTERM was sent
+	treeMu  sync.Mutex
+	seen    map[int]bool // pids found in the tree so far
+	visited map[int]bool // pids the last walk of the tree went through
+	termed  map[int]bool // pids sent SIGTERM
+	killAt  time.Time    // when SIGKILL follows; zero until SIGTERM was sent
 }
 
 // Start starts the child and returns once it is running (its program has

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"syscall"
 	"time"
@@ -41,9 +42,11 @@ func (p *Process) members() []int {
 	defer p.treeMu.Unlock()
 	self := os.Getpid()
 	var out []int
+	p.visited = map[int]bool{}
 	var walk func(pid int)
 	walk = func(pid int) {
 		p.seen[pid] = true
+		p.visited[pid] = true
 		if st := proctree.State(pid); st != 0 && st != 'Z' && st != 'X' {
 			out = append(out, pid)
 		}
@@ -52,6 +55,12 @@ func (p *Process) members() []int {
 		}
 	}
 	for _, c := range children(self) {
+		if c != p.guardianPid() {
+			// Every child counts for treeGone, member or not: a zombie's
+			// environment is empty, so a member that died before it was
+			// first seen does not look like one.
+			p.visited[c] = true
+		}
 		switch {
 		case c == p.guardianPid():
 		case c == p.pid, p.seen[c], proctree.HasMarker(c, p.marker):
@@ -59,6 +68,29 @@ func (p *Process) members() []int {
 		}
 	}
 	return out
+}
+
+// treeGone reports whether nothing of the tree runs. One walk that finds
+// only zombies is not proof: a process that forks and exits between our
+// read of its parent's children and our look at it leaves its successor
+// re-parented to us, after our own children were read. So a second walk must
+// find nothing running either, through the same processes (every child of
+// ours among them): a process that died after the first walk began was
+// running then, so it was visited (or its running parent was); a second
+// walk through the very same processes, all dead, finds whatever they left.
+func (p *Process) treeGone() bool {
+	if len(p.members()) > 0 {
+		return false
+	}
+	p.treeMu.Lock()
+	first := p.visited
+	p.treeMu.Unlock()
+	if len(p.members()) > 0 {
+		return false
+	}
+	p.treeMu.Lock()
+	defer p.treeMu.Unlock()
+	return maps.Equal(first, p.visited)
 }
 
 // reapOrphans reaps our children that have exited and belong to the tree
@@ -118,7 +150,7 @@ func signalPid(pid int, sig syscall.Signal) {
 // left: those still running get SIGTERM, then SIGKILL at the kill-after
 // deadline (which a stop on the context may have started already).
 func (p *Process) finishTree(pid1 bool) {
-	if len(p.members()) == 0 {
+	if p.treeGone() {
 		p.reapOrphans(pid1)
 		return
 	}
@@ -129,10 +161,10 @@ func (p *Process) finishTree(pid1 bool) {
 	killed := time.Time{}
 	for {
 		p.reapOrphans(pid1)
-		left := p.members()
-		if len(left) == 0 {
+		if p.treeGone() {
 			return
 		}
+		left := p.members()
 		p.treeMu.Lock()
 		killAt := p.killAt
 		p.treeMu.Unlock()
