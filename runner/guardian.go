@@ -90,8 +90,11 @@ func startGuardian(marker string, log hclog.Logger) (*guardian, error) {
 	}
 	env := []string{proctree.Env + "=" + marker, "GORACE=atexit_sleep_ms=0"}
 	cmd := &exec.Cmd{
-		Path:       exe,
-		Args:       []string{"locked-run-guardian", "guard"},
+		Path: exe,
+		// A name that `pkill -f locked-run` does not match: a signal sent
+		// to locked-run and the guardian, not the child, would look like one
+		// sent to the whole job and never reach the child.
+		Args:       []string{"lockedrun-guardian", "guard"},
 		Env:        env,
 		ExtraFiles: []*os.File{ctlR, repW},
 	}
