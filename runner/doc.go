@@ -49,13 +49,16 @@
 //     setsid'd processes and double-forked daemons all stay in our tree of
 //     children, found through /proc/PID/task/TID/children.
 //   - The tree is the child's subtree plus those of our children that were
-//     seen in it before or carry the run's marker (Config.Marker) in their
-//     environment; our other children (the guardian) are never touched.
+//     seen in it before, carry the run's marker (Config.Marker) in their
+//     environment, or show none (scrubbed, or in the middle of an exec);
+//     our other children (the guardian) are never touched.
 //   - When the child exits, or the context ends, every running member gets
 //     SIGTERM (and SIGCONT, so a stopped one acts on it); new members found
 //     while waiting get theirs too; at KillAfter every member left gets
-//     SIGKILL. Done is closed only when a walk of the tree finds no running
-//     process; zombies of the tree that are our children are reaped. Signals
+//     SIGKILL. Done is closed only when two walks of the tree through the
+//     same processes find none running (one walk may miss the successor of
+//     a process that forks and exits while it runs); zombies of the tree
+//     that are our children are reaped. Signals
 //     go to pids read from our own tree a moment before: a pid is reused only
 //     after its zombie is reaped, by its parent, which is in the tree, and the
 //     child's own zombie is kept until the end.

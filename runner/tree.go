@@ -20,8 +20,8 @@ import (
 // exits (a background job of a script that ended, a daemon that forked
 // twice or called setsid) is re-parented to us and not to init. The tree is
 // then the child's subtree plus those of our other children that belong to
-// it: one seen in the tree before, or one whose environment holds the tree's
-// marker (Config.Marker). Other children of ours (the guardian, a helper
+// it: one seen in the tree before, one whose environment holds the tree's
+// marker (Config.Marker), or one that shows no environment at all. Other children of ours (the guardian, a helper
 // some library started) are left alone.
 
 // treePoll is how often the tree is looked at while waiting for it to go:
@@ -64,6 +64,12 @@ func (p *Process) members() []int {
 		switch {
 		case c == p.guardianPid():
 		case c == p.pid, p.seen[c], proctree.HasMarker(c, p.marker):
+			walk(c)
+		case p.marker != "" && proctree.Anonymous(c):
+			// A child of ours with no environment to show: one in the
+			// middle of an exec, whose marker is not readable yet, or
+			// one started with a scrubbed environment. Only the tree
+			// leaves orphans to us, so it belongs to it.
 			walk(c)
 		}
 	}

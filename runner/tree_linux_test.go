@@ -4,6 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,5 +67,39 @@ func TestTreeIsNotGoneWhileAProcessHopsFromPidToPid(t *testing.T) {
 	case <-p.Done():
 	case <-time.After(wait):
 		t.Errorf("not done %v after the tree ended", wait)
+	}
+}
+
+// A background process started with a scrubbed environment carries no
+// marker; it is still the tree's, found through the subreaper, and stopped
+// before Done.
+func TestTreeHoldsAProcessWithAScrubbedEnvironment(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "pid")
+	p, err := runner.Start(context.Background(), runner.Config{
+		Args:      []string{"/bin/sh", "-c", `env -i /bin/sleep 300 & while grep -q RUNNER_TEST /proc/$!/environ; do sleep 0.01; done; echo $! >"$0"; exit 0`, out},
+		Env:       []string{"PATH=/usr/bin:/bin", "RUNNER_TEST_TREE=scrubbed"},
+		Marker:    "RUNNER_TEST_TREE=scrubbed",
+		KillAfter: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(wait):
+		t.Fatalf("not done within %v", wait)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !gone(pid) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("pid %d, started with env -i, runs after Done", pid)
 	}
 }

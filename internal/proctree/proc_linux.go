@@ -95,3 +95,18 @@ func readDeferred(sigs []syscall.Signal, report func(syscall.Signal)) error {
 	}()
 	return nil
 }
+
+// Anonymous reports whether pid runs with no environment that can be read:
+// it scrubbed it (env -i), it is in the middle of an exec (the new program's
+// environment is not in place until the exec is nearly done), or we may not
+// inspect it. Zombies and processes that do not exist are not anonymous.
+func Anonymous(pid int) bool {
+	if st := State(pid); st == 0 || st == 'Z' || st == 'X' {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist) && State(pid) != 'Z'
+	}
+	return len(b) == 0 && State(pid) != 'Z'
+}
