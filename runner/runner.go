@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -354,6 +355,11 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) 
 	p.pid = cmd.Process.Pid
 	if g := p.guardian(); g != nil {
 		g.setChild(p.pid)
+	}
+	if !slices.Contains(children(os.Getpid()), p.pid) {
+		// Without /proc (or with another PID namespace's) the tree
+		// cannot be found: say so rather than let it pass unseen.
+		p.log.Warn("cannot see the command's processes (is /proc mounted, for this PID namespace?): what it leaves running is not stopped and may outlive the lock", "pid", p.pid)
 	}
 	started <- nil
 
