@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 // The differential harness's own child programs. The test binary, re-run

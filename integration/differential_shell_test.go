@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 // The differential harness's shell: a real interactive bash (job control on,

@@ -3,15 +3,12 @@ package runner
 import (
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/locked-run/locked-run/internal/proctree"
 )
@@ -231,22 +228,4 @@ func (g *guardian) close() {
 	case <-g.exited:
 	case <-time.After(time.Second):
 	}
-}
-
-// startDeferring starts cmd with sigs blocked: a new process inherits the
-// signal mask of the thread that forks it, so the mask is set on this
-// goroutine's locked thread for the length of the fork.
-func startDeferring(cmd *exec.Cmd, sigs []syscall.Signal) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var set, old unix.Sigset_t
-	for _, sig := range sigs {
-		n := uint(sig) - 1
-		set.Val[n/64] |= 1 << (n % 64)
-	}
-	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); err != nil {
-		return cmd.Start()
-	}
-	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) //nolint:errcheck // restoring a mask we just read
-	return cmd.Start()
 }

@@ -1,0 +1,103 @@
+package runner
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/locked-run/locked-run/internal/proctree"
+)
+
+// Finding the tree on macOS, which has no subreaper: a descendant whose
+// parent exits is re-parented to launchd (pid 1), out of our subtree. The
+// tree is found in one read of the process table (kern.proc.all) as:
+//
+//   - our children that are the child, were seen in the tree before, or
+//     carry the marker, and their subtrees (as on Linux);
+//   - any process re-parented to launchd whose environment holds the
+//     tree's marker (kern.procargs2; only our own user's processes, or
+//     everyone's as root, can be read), and its subtree;
+//   - any process in a process group that a member of the tree created
+//     (a process that called setsid or setpgid, whose group id is its own
+//     pid), and its subtree: a daemon that called setsid and scrubbed its
+//     environment is still found while its group exists.
+//
+// A group is remembered only while it has members at each look: setpgid(2)
+// keeps a group id from being reused while the group exists, and macOS
+// hands out pids in sequence, so a group that vanishes is forgotten long
+// before its number could come back. What escapes: a process whose parent
+// exited, that does not carry the marker (scrubbed environment, or another
+// user's process we may not read) and is not in a group a member created,
+// for example a background job of a script (it stays in our own group,
+// which is the caller's job and not ours to sweep) started with env -i.
+
+// treeState is what members keeps beyond seen: the groups created in the
+// tree.
+type treeState struct {
+	groups map[int]bool
+}
+
+// members returns the pids of the tree's processes that are still running
+// (zombies excluded). It remembers every member it finds, and the groups
+// they lead.
+func (p *Process) members() []int {
+	p.treeMu.Lock()
+	defer p.treeMu.Unlock()
+	if p.treeOS.groups == nil {
+		p.treeOS.groups = map[int]bool{}
+	}
+	self, gpid, ownGroup := os.Getpid(), p.guardianPid(), unix.Getpgrp()
+	uid := uint32(os.Geteuid())
+	table := proctree.Table()
+	kids := map[int][]proctree.Proc{}
+	groups := map[int]bool{}
+	for _, pr := range table {
+		kids[pr.Ppid] = append(kids[pr.Ppid], pr)
+		groups[pr.Pgid] = true
+	}
+	for g := range p.treeOS.groups {
+		if !groups[g] {
+			delete(p.treeOS.groups, g)
+		}
+	}
+	found := map[int]bool{}
+	var out []int
+	var walk func(pr proctree.Proc)
+	walk = func(pr proctree.Proc) {
+		if found[pr.Pid] || pr.Pid == self || pr.Pid == gpid {
+			return
+		}
+		found[pr.Pid] = true
+		p.seen[pr.Pid] = true
+		if pr.Pgid == pr.Pid && pr.Pgid != ownGroup {
+			p.treeOS.groups[pr.Pgid] = true
+		}
+		if pr.State != 'Z' {
+			out = append(out, pr.Pid)
+		}
+		for _, c := range kids[pr.Pid] {
+			walk(c)
+		}
+	}
+	for _, pr := range table {
+		switch {
+		case pr.Pid == self || pr.Pid == gpid || pr.Pid == 0:
+		case pr.Ppid == self && (pr.Pid == p.pid || p.seen[pr.Pid]):
+			walk(pr)
+		case (pr.Ppid == self || pr.Ppid == 1) && (uid == 0 || pr.Uid == uid) && proctree.HasMarker(pr.Pid, p.marker):
+			walk(pr)
+		}
+	}
+	// Groups found in this walk count at once; walk again until no new
+	// group adds members.
+	for more := true; more; {
+		more = false
+		for _, pr := range table {
+			if !found[pr.Pid] && pr.Pid != self && pr.Pid != gpid && pr.Pid != 0 && p.treeOS.groups[pr.Pgid] {
+				walk(pr)
+				more = true
+			}
+		}
+	}
+	return out
+}
