@@ -20,10 +20,12 @@ import (
 //
 //   - When locked-run dies without a chance to clean up (SIGKILL, the OOM
 //     killer), it learns so from the end of a pipe that only locked-run held
-//     open, and SIGKILLs every process started with the tree's marker in
-//     its environment: the child's background jobs, double-forked daemons
-//     and processes that called setsid, which the kernel's parent-death
-//     signal (sent to the direct child only) would leave running.
+//     open, and SIGKILLs the child and every process started with the
+//     tree's marker in its environment: the child's background jobs,
+//     double-forked daemons and processes that called setsid, which the
+//     kernel's parent-death signal (sent to the direct child only, and
+//     Linux only: on macOS the guardian is all there is) would leave
+//     running.
 //   - It is the witness of signals sent to the whole process group or to
 //     every process of the tree: the terminal's Ctrl-C, Ctrl-\ and Ctrl-Z,
 //     a hangup, kill(-pgrp), systemd's KillMode=control-group. It catches

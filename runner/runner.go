@@ -378,6 +378,7 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) 
 		defer close(stopperDone)
 		p.stopWhenDone(ctx, exited)
 	}()
+	go p.watchTree(exited)
 
 	reaped := p.supervise(ctx, cont)
 	p.mu.Lock()

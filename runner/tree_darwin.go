@@ -2,6 +2,7 @@ package runner
 
 import (
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -17,19 +18,42 @@ import (
 //   - any process re-parented to launchd whose environment holds the
 //     tree's marker (kern.procargs2; only our own user's processes, or
 //     everyone's as root, can be read), and its subtree;
-//   - any process in a process group that a member of the tree created
-//     (a process that called setsid or setpgid, whose group id is its own
-//     pid), and its subtree: a daemon that called setsid and scrubbed its
-//     environment is still found while its group exists.
+//   - any process in a process group whose leader was seen in the tree (a
+//     member that called setsid or setpgid; the subtree is looked at every
+//     treeWatch while the child runs, and at every look while finishing),
+//     and its subtree: the job of a job-control subshell, or a daemon's
+//     worker whose group leader lived long enough to be seen.
 //
 // A group is remembered only while it has members at each look: setpgid(2)
 // keeps a group id from being reused while the group exists, and macOS
 // hands out pids in sequence, so a group that vanishes is forgotten long
 // before its number could come back. What escapes: a process whose parent
 // exited, that does not carry the marker (scrubbed environment, or another
-// user's process we may not read) and is not in a group a member created,
-// for example a background job of a script (it stays in our own group,
+// user's process we may not read) and is not in a group whose leader was
+// seen: a daemon that double-forks within a second and clears its
+// environment, or a background job of a script (it stays in our own group,
 // which is the caller's job and not ours to sweep) started with env -i.
+
+// treeWatch is how often the tree is looked at while the child runs, so
+// that the process groups its members create are known when an orphan is
+// left in one: one kern.proc.all read, a fraction of a millisecond.
+const treeWatch = time.Second
+
+// watchTree looks at the child's subtree every treeWatch until exited is
+// closed, remembering its members and the groups they lead. It reads no
+// environments: the marker finds orphans whenever members runs.
+func (p *Process) watchTree(exited <-chan struct{}) {
+	tick := time.NewTicker(treeWatch)
+	defer tick.Stop()
+	for {
+		select {
+		case <-exited:
+			return
+		case <-tick.C:
+		}
+		p.walkTable(false)
+	}
+}
 
 // treeState is what members keeps beyond seen: the groups created in the
 // tree.
@@ -40,7 +64,11 @@ type treeState struct {
 // members returns the pids of the tree's processes that are still running
 // (zombies excluded). It remembers every member it finds, and the groups
 // they lead.
-func (p *Process) members() []int {
+func (p *Process) members() []int { return p.walkTable(true) }
+
+// walkTable is members; without sweep it only follows parents from our
+// children and the known groups, reading no process's environment.
+func (p *Process) walkTable(sweep bool) []int {
 	p.treeMu.Lock()
 	defer p.treeMu.Unlock()
 	if p.treeOS.groups == nil {
@@ -84,7 +112,7 @@ func (p *Process) members() []int {
 		case pr.Pid == self || pr.Pid == gpid || pr.Pid == 0:
 		case pr.Ppid == self && (pr.Pid == p.pid || p.seen[pr.Pid]):
 			walk(pr)
-		case (pr.Ppid == self || pr.Ppid == 1) && (uid == 0 || pr.Uid == uid) && proctree.HasMarker(pr.Pid, p.marker):
+		case sweep && (pr.Ppid == self || pr.Ppid == 1) && (uid == 0 || pr.Uid == uid) && proctree.HasMarker(pr.Pid, p.marker):
 			walk(pr)
 		}
 	}

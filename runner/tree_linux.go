@@ -44,3 +44,7 @@ func (p *Process) members() []int {
 	}
 	return out
 }
+
+// watchTree is nothing on Linux: orphans stay our children, so the tree can
+// be found whenever it is needed.
+func (p *Process) watchTree(<-chan struct{}) {}
