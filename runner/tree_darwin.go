@@ -74,58 +74,18 @@ func (p *Process) walkTable(sweep bool) []int {
 	if p.treeOS.groups == nil {
 		p.treeOS.groups = map[int]bool{}
 	}
-	self, gpid, ownGroup := os.Getpid(), p.guardianPid(), unix.Getpgrp()
-	uid := uint32(os.Geteuid())
-	table := proctree.Table()
-	kids := map[int][]proctree.Proc{}
-	groups := map[int]bool{}
-	for _, pr := range table {
-		kids[pr.Ppid] = append(kids[pr.Ppid], pr)
-		groups[pr.Pgid] = true
+	w := treeWalk{
+		table:    proctree.Table(),
+		self:     os.Getpid(),
+		guardian: p.guardianPid(),
+		ownGroup: unix.Getpgrp(),
+		child:    p.pid,
+		uid:      uint32(os.Geteuid()),
+		seen:     p.seen,
+		groups:   p.treeOS.groups,
 	}
-	for g := range p.treeOS.groups {
-		if !groups[g] {
-			delete(p.treeOS.groups, g)
-		}
+	if sweep {
+		w.hasMarker = func(pid int) bool { return proctree.HasMarker(pid, p.marker) }
 	}
-	found := map[int]bool{}
-	var out []int
-	var walk func(pr proctree.Proc)
-	walk = func(pr proctree.Proc) {
-		if found[pr.Pid] || pr.Pid == self || pr.Pid == gpid {
-			return
-		}
-		found[pr.Pid] = true
-		p.seen[pr.Pid] = true
-		if pr.Pgid == pr.Pid && pr.Pgid != ownGroup {
-			p.treeOS.groups[pr.Pgid] = true
-		}
-		if pr.State != 'Z' {
-			out = append(out, pr.Pid)
-		}
-		for _, c := range kids[pr.Pid] {
-			walk(c)
-		}
-	}
-	for _, pr := range table {
-		switch {
-		case pr.Pid == self || pr.Pid == gpid || pr.Pid == 0:
-		case pr.Ppid == self && (pr.Pid == p.pid || p.seen[pr.Pid]):
-			walk(pr)
-		case sweep && (pr.Ppid == self || pr.Ppid == 1) && (uid == 0 || pr.Uid == uid) && proctree.HasMarker(pr.Pid, p.marker):
-			walk(pr)
-		}
-	}
-	// Groups found in this walk count at once; walk again until no new
-	// group adds members.
-	for more := true; more; {
-		more = false
-		for _, pr := range table {
-			if !found[pr.Pid] && pr.Pid != self && pr.Pid != gpid && pr.Pid != 0 && p.treeOS.groups[pr.Pgid] {
-				walk(pr)
-				more = true
-			}
-		}
-	}
-	return out
+	return w.run()
 }

@@ -85,13 +85,6 @@ func All() []int {
 	return out
 }
 
-// Proc is one row of the process table.
-type Proc struct {
-	Pid, Ppid, Pgid int
-	Uid             uint32 // effective user id
-	State           byte   // as State returns it
-}
-
 // Table returns every process, from one kern.proc.all read (sysctl(3):
 // KERN_PROC_ALL, an array of struct kinfo_proc).
 func Table() []Proc {
