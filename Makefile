@@ -10,7 +10,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: build man completions test deps java image-tools check-format vet cross release-snapshot image bench chaos-long fuzz clean
+.PHONY: build man completions test deps java image-tools check-format vet cross release-snapshot image bench bench-paired chaos-long fuzz clean
 
 # A static binary (no cgo) starts about 0.7 ms faster: no dynamic loader,
 # and os/user and net use their pure-Go code. urfave_cli_no_docs drops the
@@ -124,6 +124,14 @@ clean:
 bench: deps
 	CGO_ENABLED=0 LOCKED_RUN_TEST_NORACE=1 $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./integration
 
+# bench-paired prints the start-up and per-run figures only (BenchmarkPaired,
+# about a minute): each run paired with `flock f true`, CPU time, package
+# initialisation, start to first connection, holder and waiter RSS.
+# BENCH_BINARIES="name=path,..." adds other builds (an older commit's) to
+# compare under the same load.
+bench-paired: deps
+	LOCKED_RUN_TEST_NORACE=1 LOCKED_RUN_BENCH_BINARIES="$(BENCH_BINARIES)" $(GO) test -count=1 -run '^$$' -bench '^BenchmarkPaired$$' -benchtime 1x -timeout 10m ./integration
+
 # chaos-long runs the chaos test for CHAOS_DURATION instead of its CI size.
 CHAOS_DURATION ?= 10m
 chaos-long: deps
@@ -133,4 +141,4 @@ chaos-long: deps
 FUZZTIME ?= 1m
 fuzz:
 	@for t in FuzzDecodeRecord FuzzAcquireOverItem FuzzValidateKey; do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./lock || exit 1; done
-	@for t in FuzzParseDuration FuzzSplitArgs FuzzShellQuote; do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./cmd/locked-run || exit 1; done
+	@for t in FuzzParseDuration FuzzSplitArgs FuzzShellQuote FuzzExpandShort; do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./cmd/locked-run || exit 1; done

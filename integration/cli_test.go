@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -343,10 +344,14 @@ func TestDynamoDB(t *testing.T) {
 			{"-t", "no-such-table", "--log-level", "trace", "--", "true"},
 		} {
 			r := runBin(t, secretEnv, args...)
-			for _, secret := range []string{"s3cr3t-leak-check", "tok-leak-check", "AKIDLEAKCHECK1234"} {
+			for _, secret := range []string{"s3cr3t-leak-check", "tok-leak-check", "AKIDLEAKCHECK1234", "Signature=", "Credential=", "X-Amz-Security-Token"} {
 				if strings.Contains(r.stderr, secret) {
 					t.Fatalf("%s appears in the log:\n%s", secret, r.stderr)
 				}
+			}
+			// Trace shows each request: the log above was not empty.
+			if !regexp.MustCompile(`dynamodb request: operation=UpdateItem status=(200|400) latency=[0-9.]+[mµ]?s attempt=1`).MatchString(r.stderr) {
+				t.Fatalf("no trace line for the UpdateItem request:\n%s", r.stderr)
 			}
 		}
 	})
@@ -462,4 +467,24 @@ func TestSignalsThroughTheBinary(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNestedRun: a locked-run started by another one inherits LOCKED_RUN_KEY
+// (also --key's variable); without a key of its own it would wait for its
+// parent's lock forever, so it refuses at once. The inner --timeout only
+// bounds the test if the refusal is missing (it would then exit 75).
+func TestNestedRun(t *testing.T) {
+	t.Run("an inner run on its parent's key is refused with 125", func(t *testing.T) {
+		r := runBin(t, localEnv(t), "--local", "-q", "-k", "outer", "--", binPath, "--local", "--timeout", "20s", "--", "true")
+		if r.code != 125 {
+			t.Fatalf("exit %d, want the inner run's 125; stderr:\n%s", r.code, r.stderr)
+		}
+		oneErrorLine(t, r, "held by the locked-run that started this one")
+	})
+	t.Run("an inner run with a key of its own runs", func(t *testing.T) {
+		r := runBin(t, localEnv(t), "--local", "-q", "-k", "outer", "--", binPath, "--local", "-q", "-k", "inner", "--timeout", "20s", "--", "sh", "-c", "echo $LOCKED_RUN_KEY")
+		if r.code != 0 || r.stdout != "inner\n" {
+			t.Fatalf("exit %d stdout %q, want 0 and %q; stderr:\n%s", r.code, r.stdout, "inner\n", r.stderr)
+		}
+	})
 }

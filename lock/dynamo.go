@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -720,43 +719,12 @@ func (d *Dynamo) status(ctx context.Context, key string) (Record, error) {
 
 // List returns the record of every held key in the table, sorted by key,
 // from strongly consistent scans. Items that are not locked-run locks are
-// skipped, and so are corrupt ones, which are logged.
+// skipped, and so are corrupt ones, which are logged. It is ListAll without
+// the keys of other tools' items: a filter would not make the scan cheaper,
+// since DynamoDB charges for the items it reads, not those it returns.
 func (d *Dynamo) List(ctx context.Context) ([]Record, error) {
-	in := &dynamodb.ScanInput{
-		TableName:                 aws.String(d.table),
-		ConsistentRead:            aws.Bool(true),
-		FilterExpression:          aws.String("#Schema = :schema AND attribute_exists(#Owner)"),
-		ExpressionAttributeNames:  names(attrSchema, attrOwner),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":schema": avS(SchemaVersion)},
-	}
-	var recs []Record
-	for {
-		var out *dynamodb.ScanOutput
-		err := d.do(ctx, "list", func(ctx context.Context) error {
-			var err error
-			out, err = d.api.Scan(ctx, in, callOpts)
-			return translate(err, d.table)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list: %w", err)
-		}
-		for _, item := range out.Items {
-			rec, err := decodeRecord(item)
-			if err != nil {
-				d.log.Warn("skipping unreadable lock item", "key", rec.Key, "error", err)
-				continue
-			}
-			if rec.Held() {
-				recs = append(recs, rec)
-			}
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			break
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
-	}
-	sort.Slice(recs, func(i, j int) bool { return recs[i].Key < recs[j].Key })
-	return recs, nil
+	l, err := d.ListAll(ctx)
+	return l.Held, err
 }
 
 // forceReleaseAttempts bounds how often ForceRelease reads again when the

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -16,37 +15,41 @@ import (
 )
 
 // describeFlagError rewrites the flag package's messages into the tool's
-// own words: "unknown option --bogus".
-func describeFlagError(err error) string {
+// own words, quoting the option as it was typed: "unknown option --bogus".
+// typed maps words made by expandShort to what the user typed; args are
+// the options as given to the parser.
+func describeFlagError(err error, args []string, typed map[string]string) string {
 	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+	asTyped := func(name string) string {
 		name = strings.TrimLeft(name, "-")
-		if len(name) == 1 {
-			return "unknown option -" + name
+		for _, a := range args {
+			word, _, _ := strings.Cut(a, "=")
+			if strings.HasPrefix(word, "-") && strings.TrimLeft(word, "-") == name {
+				if orig, ok := typed[word]; ok && orig != word {
+					return shown(word) + " (in " + shown(orig) + ")"
+				}
+				return shown(word)
+			}
 		}
-		return "unknown option --" + name
+		if len(name) == 1 {
+			return "-" + name
+		}
+		return "--" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return "unknown option " + asTyped(name)
 	}
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
-		name = strings.TrimLeft(name, "-")
-		if len(name) == 1 {
-			return "option -" + name + " needs a value"
+		return "option " + asTyped(name) + " needs a value"
+	}
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		// `invalid value "x" for flag -E: parse error`
+		if val, flag, ok := strings.Cut(rest, " for flag "); ok {
+			flag, _, _ = strings.Cut(flag, ":")
+			return asTyped(flag) + " " + val + ": not a number"
 		}
-		return "option --" + name + " needs a value"
 	}
 	return msg
-}
-
-// version is stamped at build time with -ldflags "-X main.version=v1.2.3";
-// `go install` builds fall back to the module version.
-var version = "dev"
-
-func versionString() string {
-	if version == "dev" {
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
-	}
-	return version
 }
 
 const usageText = `locked-run [options] -- COMMAND [ARG...]
@@ -69,7 +72,7 @@ EXAMPLES:
    locked-run --local -- ./nightly-backup.sh
 
    # cron on several hosts: skip this run if another host is at it
-   locked-run -t cron-locks -k reindex --no-wait --conflict-exit-code 0 -- ./reindex
+   locked-run -t cron-locks -k reindex --no-wait --conflict-exit-code 0 --quiet -- ./reindex
 
    # give up after 10 minutes of waiting
    locked-run -t deploy-locks --timeout 10m -- make deploy
@@ -77,7 +80,7 @@ EXAMPLES:
    # who holds it, every lock, break a stale one
    locked-run status -t deploy-locks -k prod-network
    locked-run list -t deploy-locks --json
-   locked-run release -t deploy-locks -k prod-network --force
+   locked-run release -t deploy-locks -k prod-network --owner ci-7-4412-9f1c03ab
 
    # make the table (on-demand, key LockID)
    locked-run create-table -t deploy-locks`
@@ -96,6 +99,8 @@ const (
 	flagQuiet      = "quiet"
 	flagJSON       = "json"
 	flagForce      = "force"
+	flagOwner      = "owner"
+	flagAll        = "all"
 	flagCreate     = "create-table"
 	flagLease      = "lease"
 	flagHeartbeat  = "heartbeat"
@@ -115,7 +120,8 @@ const (
 func backendFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagTable, Aliases: []string{"t"}, Usage: "DynamoDB table `NAME` holding the locks", EnvVars: []string{"LOCKED_RUN_TABLE"}, Category: categoryWhere},
-		&cli.BoolFlag{Name: flagLocal, Usage: "use a host-local flock(2) lock instead of DynamoDB (no AWS)", EnvVars: []string{"LOCKED_RUN_LOCAL"}, Category: categoryWhere},
+		// LOCKED_RUN_LOCAL is read by envBool, which takes yes/no and on/off too.
+		&cli.BoolFlag{Name: flagLocal, Usage: "use a host-local flock(2) lock instead of DynamoDB (no AWS) [$LOCKED_RUN_LOCAL]", Category: categoryWhere},
 		&cli.StringFlag{Name: flagLockDir, Usage: "`DIR` of --local lock files; share one to share keys between users (default: a private per-user directory, /run/lock/locked-run-UID or /dev/shm/locked-run-UID)", EnvVars: []string{"LOCKED_RUN_LOCK_DIR"}, Category: categoryWhere},
 		&cli.StringFlag{Name: flagRegion, Usage: "AWS `REGION` (default: the SDK's chain, e.g. AWS_REGION)", Category: categoryWhere},
 		&cli.StringFlag{Name: flagProfile, Usage: "AWS shared config `PROFILE` (default: AWS_PROFILE)", Category: categoryWhere},
@@ -147,7 +153,7 @@ func mainFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagNoWait, Aliases: []string{"n"}, Usage: "do not wait when the lock is held (a holder that looks crashed is watched for up to one lease, then taken over)", Category: categoryLock},
 		&cli.StringFlag{Name: flagTimeout, Aliases: []string{"w"}, Usage: "give up waiting after `D` (default: wait forever; 0: do not wait)", EnvVars: []string{"LOCKED_RUN_TIMEOUT"}, Category: categoryLock},
 		&cli.StringFlag{Name: flagPoll, Usage: "how often (`D`) a waiter looks again, jittered ±50% (DynamoDB)", Value: "200ms", Category: categoryLock},
-		&cli.IntFlag{Name: flagConflict, Usage: "exit status `N` when the lock was not acquired", Value: exitConflict, Category: categoryLock},
+		&cli.IntFlag{Name: flagConflict, Aliases: []string{"E"}, Usage: "exit status `N` when the lock was not acquired", Value: exitConflict, Category: categoryLock},
 		&cli.StringFlag{Name: flagKillAfter, Usage: "grace `D` between SIGTERM and SIGKILL when locked-run stops the command", Value: "10s", Category: categoryChild},
 		&cli.StringFlag{Name: flagProgress, Usage: "while waiting, say who holds the lock every `D`", Value: "30s", Category: categoryOutput},
 	)
@@ -171,8 +177,10 @@ func newApp(stdout, stderr io.Writer, child []string) *cli.App {
 		// Run must always return, so that deferred releases run and only
 		// main exits.
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{describeFlagError(err) + " (see locked-run --help)"}
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			args, _ := c.App.Metadata[metaArgs].([]string)
+			typed, _ := c.App.Metadata[metaTyped].(map[string]string)
+			return usageError{describeFlagError(err, args, typed) + " (see locked-run --help)"}
 		},
 		Metadata: map[string]any{},
 		Action: func(c *cli.Context) error {
@@ -195,15 +203,17 @@ func newApp(stdout, stderr io.Writer, child []string) *cli.App {
 				Name:      "list",
 				Usage:     "list every held lock",
 				UsageText: "locked-run list -t TABLE [--json]",
-				Flags:     append(append(backendFlags(), &cli.BoolFlag{Name: flagJSON, Usage: "print JSON"}), outputFlags()...),
+				Flags:     append(append(backendFlags(), &cli.BoolFlag{Name: flagJSON, Usage: "print JSON"}, &cli.BoolFlag{Name: flagAll, Usage: "list the items of other tools too"}), outputFlags()...),
 				Action:    runList,
 			},
 			{
 				Name:      "release",
-				Usage:     "break a lock whatever its owner (needs --force)",
-				UsageText: "locked-run release -t TABLE -k KEY --force",
-				Flags:     append(append(backendFlags(), keyFlag("which lock: `KEY`"), &cli.BoolFlag{Name: flagForce, Usage: "really break another owner's lock"}), outputFlags()...),
-				Action:    runRelease,
+				Usage:     "break the lock of one holder (--owner ID), or whoever holds it (--force)",
+				UsageText: "locked-run release -t TABLE -k KEY --owner ID | --force",
+				Flags: append(append(backendFlags(), keyFlag("which lock: `KEY`"),
+					&cli.StringFlag{Name: flagOwner, Usage: "break the lock only if owner `ID` (from status) holds it"},
+					&cli.BoolFlag{Name: flagForce, Usage: "break the lock whoever holds it"}), outputFlags()...),
+				Action: runRelease,
 			},
 			{
 				Name:      "create-table",
@@ -238,7 +248,8 @@ func newApp(stdout, stderr io.Writer, child []string) *cli.App {
 var subcommandNames = map[string]bool{"status": true, "list": true, "release": true, "create-table": true, "completion": true, "help": true, "h": true}
 
 // valueFlagNames lists every option (by each of its names) that takes a
-// separate value, for splitArgs.
+// separate value, for splitArgs; longNames lists every option's names of
+// more than one letter, for expandShort.
 func valueFlagNames() map[string]bool {
 	names := map[string]bool{}
 	for _, f := range mainFlags() {
@@ -252,6 +263,31 @@ func valueFlagNames() map[string]bool {
 	return names
 }
 
+func longNames(app *cli.App) map[string]bool {
+	names := map[string]bool{"help": true, "version": true}
+	add := func(flags []cli.Flag) {
+		for _, f := range flags {
+			for _, n := range f.Names() {
+				if len(n) > 1 {
+					names[n] = true
+				}
+			}
+		}
+	}
+	add(app.Flags)
+	for _, cmd := range app.Commands {
+		add(cmd.Flags)
+	}
+	return names
+}
+
+// App.Metadata keys of the command line as typed, for messages.
+const (
+	metaArgs  = "args"
+	metaTyped = "typed"
+	metaQuiet = "quiet"
+)
+
 // run is the whole program: it parses args (os.Args), runs, and returns the
 // exit status, having written at most one error line to stderr.
 func run(args []string, stderr io.Writer) int {
@@ -259,13 +295,33 @@ func run(args []string, stderr io.Writer) int {
 }
 
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	opts, child, _, _ := splitArgs(args[1:], valueFlagNames(), subcommandNames)
-	app := newApp(stdout, stderr, child)
-	err := app.RunContext(ctx, append([]string{args[0]}, opts...))
+	err := checkEnvBools()
+	var app *cli.App
+	if err == nil {
+		var expanded []string
+		var typed map[string]string
+		probe := newApp(stdout, stderr, nil)
+		expanded, typed, err = expandShort(args[1:], longNames(probe), valueFlagNames(), subcommandNames)
+		if err == nil {
+			opts, child, _, _ := splitArgs(expanded, valueFlagNames(), subcommandNames)
+			app = newApp(stdout, stderr, child)
+			app.Metadata[metaArgs] = opts
+			app.Metadata[metaTyped] = typed
+			err = app.RunContext(ctx, append([]string{args[0]}, opts...))
+		}
+	}
+	if app == nil {
+		app = &cli.App{Metadata: map[string]any{}}
+	}
 	if table, _ := app.Metadata[metaTable].(string); table != "" && errors.Is(err, lock.ErrTableNotFound) {
 		err = missingTableError{table: table, err: err}
 	}
 	status, msg := exitStatus(err)
+	if quiet, _ := app.Metadata[metaQuiet].(bool); quiet && status == 0 {
+		// --quiet: a conflict answered with --conflict-exit-code 0 is not
+		// an error, and cron mails any output.
+		msg = ""
+	}
 	if msg != "" {
 		if logger, ok := app.Metadata[metaJSONLogger].(hclog.Logger); ok {
 			logger.Error(msg)

@@ -1,33 +1,51 @@
 package main
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// parseDuration reads a duration flag: a Go duration ("30s", "1m30s",
+// parseDuration reads a duration option: a Go duration ("30s", "1m30s",
 // "250ms") or, as flock(1) and timeout(1) take, a plain number of seconds
-// ("30", "0.5"). Negative durations are refused.
-func parseDuration(flag, s string) (time.Duration, error) {
+// ("30", "0.5"). Negative durations are refused. name says where the value
+// came from, for the message: a flag's name ("timeout", shown as
+// --timeout), the option as typed ("-w"), or an environment variable
+// ("LOCKED_RUN_TIMEOUT").
+func parseDuration(name, s string) (time.Duration, error) {
+	given := valueAsGiven(name, s)
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return 0, usagef("--%s: empty duration; give one like 30s, 2m or 1h", flag)
+		return 0, usagef("%s: empty duration; give one like 30s, 2m or 1h", given)
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil && !strings.ContainsAny(s, "xXpPeEiInN_") {
 		if f < 0 || f > float64(1<<62)/float64(time.Second) {
-			return 0, usagef("--%s %s: out of range; give a positive duration like 30s", flag, s)
+			return 0, usagef("%s: out of range; give a positive duration like 30s", given)
 		}
 		return time.Duration(f * float64(time.Second)), nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, usagef("--%s %q: not a duration; give one like 30s, 2m or 1h", flag, s)
+		return 0, usagef("%s: not a duration; give one like 30s, 2m or 1h", given)
 	}
 	if d < 0 {
-		return 0, usagef("--%s %s: negative; give a positive duration like 30s", flag, s)
+		return 0, usagef("%s: negative; give a positive duration like 30s", given)
 	}
 	return d, nil
+}
+
+// valueAsGiven shows an option and its value the way they were given:
+// `--timeout "soon"`, `-w "soon"`, `LOCKED_RUN_TIMEOUT="soon"`.
+func valueAsGiven(name, value string) string {
+	switch {
+	case strings.HasPrefix(name, "-"):
+		return fmt.Sprintf("%s %q", name, value)
+	case strings.ToUpper(name) == name:
+		return fmt.Sprintf("%s=%q", name, value)
+	default:
+		return fmt.Sprintf("--%s %q", name, value)
+	}
 }
 
 // shellQuote joins args into one line that a POSIX shell would split back

@@ -53,6 +53,9 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 		}
 		return o, usagef("the default key (the command line) is unusable: %s; pass --key", detail(err, lock.ErrInvalidKey))
 	}
+	if err := nestedOnOwnKey(o); err != nil {
+		return o, err
+	}
 	durations := []struct {
 		flag string
 		dst  *time.Duration
@@ -62,7 +65,7 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 	}
 	for _, d := range durations {
 		if s := c.String(d.flag); s != "" {
-			if *d.dst, err = parseDuration(d.flag, s); err != nil {
+			if *d.dst, err = parseDuration(typedName(c, d.flag), s); err != nil {
 				return o, err
 			}
 		}
@@ -83,10 +86,8 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 		// "default", so pass the smallest positive grace instead.
 		o.timing.KillAfter = time.Nanosecond
 	}
-	if !o.backend.local {
-		if o.timing, err = o.timing.Validate(); err != nil {
-			return o, usageError{detail(err, lock.ErrInvalidConfig)}
-		}
+	if o.timing, err = validTiming(o.timing); err != nil {
+		return o, err
 	}
 	o.noWait = c.Bool(flagNoWait)
 	o.conflict = c.Int(flagConflict)
@@ -103,11 +104,41 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 	return o, nil
 }
 
+// nestedOnOwnKey refuses a run started under another locked-run that would
+// wait for its parent's own lock. The parent hands its command LOCKED_RUN_KEY
+// and LOCKED_RUN_TABLE, which are also the variables of --key and --table,
+// so a locked-run in that command with no --key of its own asks for the same
+// key in the same place, and would wait for it forever.
+func nestedOnOwnKey(o mainOptions) error {
+	outer := os.Getenv("LOCKED_RUN_OWNER")
+	if outer == "" || o.key != os.Getenv("LOCKED_RUN_KEY") {
+		return nil
+	}
+	table := os.Getenv("LOCKED_RUN_TABLE")
+	if (o.backend.local && table == "") || (!o.backend.local && o.backend.table == table) {
+		return usagef("key %q is held by the locked-run that started this one (owner %s): this run would wait for it forever; give it a --key of its own", o.key, outer)
+	}
+	return nil
+}
+
 // runMain acquires the lock, runs the child under it and releases it.
 func runMain(c *cli.Context, child []string) error {
 	logger, err := newLogger(c)
 	if err != nil {
 		return err
+	}
+	ctx := c.Context
+	// The AWS configuration loads in the background while the options are
+	// checked and the command, user and host looked up: on two cores, the
+	// run starts as soon as the slower of the two is done, not after both.
+	var pending *pendingClient
+	if b, err := backendOf(c); err == nil && !b.local {
+		loadCtx, cancelLoad := context.WithCancel(ctx)
+		pending = loadClient(loadCtx, awsOptionsOf(c), logger)
+		defer func() {
+			cancelLoad()
+			_, _ = pending.wait()
+		}()
 	}
 	o, err := parseMain(c, child)
 	if err != nil {
@@ -118,9 +149,8 @@ func runMain(c *cli.Context, child []string) error {
 	if _, err := runner.LookPath(child[0]); err != nil {
 		return err
 	}
-	ctx := c.Context
 	id := identity(o.command)
-	locker, err := newLocker(ctx, c, o.backend, o.timing, id, logger)
+	locker, err := makeLocker(c, o.backend, o.timing, id, pending, logger)
 	if err != nil {
 		return err
 	}
@@ -260,6 +290,7 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 		Timeout:  o.timeout,
 		Progress: o.progress,
 		OnWait: func(h lock.Record, waited time.Duration) {
+			settleMemory()
 			lastHolder = h
 			logger.Info("waiting for lock", "key", o.key, "owner", h.Owner, "host", h.Host, "pid", h.PID,
 				"command", h.Command, "since", since(h.Acquired), "waited", describeDuration(waited))
@@ -341,6 +372,8 @@ func (s *supervisor) runChild(ctx context.Context, lease *lock.Lease, cfg runner
 	s.proc = proc
 	s.mu.Unlock()
 	s.logger.Info("started command", "pid", proc.Pid())
+	settle := time.AfterFunc(settleAfter, settleMemory)
+	defer settle.Stop()
 
 	select {
 	case <-proc.Done():
@@ -369,6 +402,12 @@ func (s *supervisor) runChild(ctx context.Context, lease *lock.Lease, cfg runner
 	}
 	return childExit{res.Status()}
 }
+
+// settleAfter is how long the command runs before the wrapper lowers
+// its garbage collector's target (settleMemory): long enough that a
+// command that ends at once never pays for a collection, short next to
+// the heartbeat, which is what allocates while holding.
+const settleAfter = time.Second
 
 // since formats a holder's acquisition time for the log; the holder's wall
 // clock, shown and never trusted.

@@ -50,6 +50,7 @@ func subcommandSetup(c *cli.Context, needKey bool) (lock.Locker, string, hclog.L
 type recordJSON struct {
 	Key          string     `json:"key"`
 	Held         bool       `json:"held"`
+	Foreign      bool       `json:"foreign,omitempty"`
 	Owner        string     `json:"owner,omitempty"`
 	Host         string     `json:"host,omitempty"`
 	PID          int        `json:"pid,omitempty"`
@@ -59,9 +60,12 @@ type recordJSON struct {
 	HeartbeatAt  *time.Time `json:"heartbeat_at,omitempty"`
 	LeaseSeconds float64    `json:"lease_seconds,omitempty"`
 	FencingToken uint64     `json:"fencing_token"`
+	// LooksDead and SilentSeconds are this host's view: see health.
+	LooksDead     bool     `json:"looks_dead,omitempty"`
+	SilentSeconds *float64 `json:"silent_seconds,omitempty"`
 }
 
-func toJSON(r lock.Record) recordJSON {
+func toJSON(r lock.Record, now time.Time) recordJSON {
 	j := recordJSON{Key: r.Key, Held: r.Held(), Owner: r.Owner, Host: r.Host, PID: r.PID, User: r.User,
 		Command: r.Command, LeaseSeconds: r.Lease.Seconds(), FencingToken: r.Token}
 	if !r.Acquired.IsZero() {
@@ -72,7 +76,34 @@ func toJSON(r lock.Record) recordJSON {
 		t := r.Heartbeat.UTC()
 		j.HeartbeatAt = &t
 	}
+	if h := healthOf(r, now); h.known {
+		secs := h.silent.Round(time.Millisecond).Seconds()
+		j.SilentSeconds = &secs
+		j.LooksDead = h.looksDead
+	}
 	return j
+}
+
+// health is what this host can tell of a holder from its item: how long it
+// has been silent by this host's clock, against the holder's clock's
+// timestamp. It is shown, never acted on: only a waiter's own watch of the
+// record version decides a takeover.
+type health struct {
+	known     bool          // the item has a lease and a timestamp to judge by
+	silent    time.Duration // since the last heartbeat (or acquisition)
+	looksDead bool          // silent for longer than its lease
+}
+
+func healthOf(r lock.Record, now time.Time) health {
+	last := r.Heartbeat
+	if last.IsZero() {
+		last = r.Acquired
+	}
+	if !r.Held() || r.Lease <= 0 || last.IsZero() {
+		return health{}
+	}
+	silent := now.Sub(last)
+	return health{known: true, silent: silent, looksDead: silent > r.Lease}
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -82,11 +113,11 @@ func printJSON(w io.Writer, v any) error {
 }
 
 // ago says how long ago t was, by this host's clock (display only).
-func ago(t time.Time) string {
+func ago(t, now time.Time) string {
 	if t.IsZero() {
 		return "unknown"
 	}
-	d := time.Since(t)
+	d := now.Sub(t)
 	if d < 0 {
 		return t.UTC().Format(time.RFC3339) + " (in the future by this host's clock)"
 	}
@@ -101,13 +132,23 @@ func runStatus(c *cli.Context) error {
 	ctx, cancel := context.WithTimeout(c.Context, requestTimeout)
 	defer cancel()
 	rec, err := locker.Status(ctx, key)
+	w := c.App.Writer
+	if errors.Is(err, lock.ErrForeignItem) {
+		// Not an error: status answers "who has it", and the answer is
+		// another tool (a Terraform state lock sharing the table, say).
+		if boolean(c, flagJSON) {
+			return printJSON(w, recordJSON{Key: key, Foreign: true})
+		}
+		_, err := fmt.Fprintf(w, "%s: an item of another tool (no Schema %q), not a locked-run lock; locked-run never modifies it: use another --key\n", key, lock.SchemaVersion)
+		return err
+	}
 	if err != nil {
 		return err
 	}
 	rec.Key = key
-	w := c.App.Writer
+	now := time.Now()
 	if boolean(c, flagJSON) {
-		return printJSON(w, toJSON(rec))
+		return printJSON(w, toJSON(rec, now))
 	}
 	if !rec.Held() {
 		_, err := fmt.Fprintf(w, "%s: free (last fencing token %d)\n", key, rec.Token)
@@ -115,17 +156,33 @@ func runStatus(c *cli.Context) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s: held by %s\n", key, rec.Owner)
+	fmt.Fprintf(tw, "  owner\t%s\n", rec.Owner)
 	fmt.Fprintf(tw, "  host\t%s\n", rec.Host)
 	fmt.Fprintf(tw, "  pid\t%d\n", rec.PID)
 	fmt.Fprintf(tw, "  user\t%s\n", rec.User)
 	fmt.Fprintf(tw, "  command\t%s\n", rec.Command)
-	fmt.Fprintf(tw, "  acquired\t%s\n", ago(rec.Acquired))
+	fmt.Fprintf(tw, "  acquired\t%s\n", ago(rec.Acquired, now))
 	if rec.Lease > 0 {
-		fmt.Fprintf(tw, "  last heartbeat\t%s\n", ago(rec.Heartbeat))
-		fmt.Fprintf(tw, "  lease\t%s\n", rec.Lease)
+		fmt.Fprintf(tw, "  last heartbeat\t%s\n", ago(rec.Heartbeat, now))
+		fmt.Fprintf(tw, "  lease\t%s\n", describeDuration(rec.Lease))
 	}
 	fmt.Fprintf(tw, "  fencing token\t%d\n", rec.Token)
+	if h := healthOf(rec, now); h.looksDead {
+		fmt.Fprintf(tw, "  looks dead\tno heartbeat for %s, longer than its %s lease, by this host's clock\n",
+			describeDuration(h.silent), describeDuration(rec.Lease))
+		fmt.Fprintf(tw, "  takeover\tthe next run of this key takes it over after watching it unchanged for %s (one lease) on its own clock\n",
+			describeDuration(rec.Lease))
+		fmt.Fprintf(tw, "  break it now\tlocked-run release %s -k %s --owner %s\n", tableArgs(c), quoteWord(key), rec.Owner)
+	}
 	return tw.Flush()
+}
+
+// tableArgs is the backend option of a command line to copy.
+func tableArgs(c *cli.Context) string {
+	if t := str(c, flagTable); t != "" {
+		return "-t " + quoteWord(t)
+	}
+	return "--local"
 }
 
 func runList(c *cli.Context) error {
@@ -135,32 +192,95 @@ func runList(c *cli.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Context, requestTimeout)
 	defer cancel()
-	recs, err := locker.List(ctx)
+	var listing lock.Listing
+	if d, ok := locker.(*lock.Dynamo); ok {
+		listing, err = d.ListAll(ctx)
+	} else {
+		listing.Held, err = locker.List(ctx)
+	}
 	if err != nil {
 		return err
 	}
+	all := boolean(c, flagAll)
+	now := time.Now()
 	w := c.App.Writer
 	if boolean(c, flagJSON) {
-		out := make([]recordJSON, 0, len(recs))
-		for _, r := range recs {
-			out = append(out, toJSON(r))
+		out := make([]recordJSON, 0, len(listing.Held))
+		for _, r := range listing.Held {
+			out = append(out, toJSON(r, now))
 		}
-		return printJSON(w, out)
-	}
-	if len(recs) == 0 {
-		_, err := fmt.Fprintln(c.App.ErrWriter, "no locks held")
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tOWNER\tHOST\tPID\tACQUIRED\tTOKEN\tCOMMAND")
-	for _, r := range recs {
-		acquired := "unknown"
-		if !r.Acquired.IsZero() {
-			acquired = r.Acquired.UTC().Format(time.RFC3339)
+		if all {
+			for _, k := range listing.Foreign {
+				out = append(out, recordJSON{Key: k, Foreign: true})
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.Key, r.Owner, r.Host, r.PID, acquired, r.Token, r.Command)
+		if err := printJSON(w, out); err != nil {
+			return err
+		}
+	} else if len(listing.Held) > 0 || (all && len(listing.Foreign) > 0) {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "KEY\tOWNER\tHOST\tPID\tACQUIRED\tHEARTBEAT\tTOKEN\tCOMMAND")
+		for _, r := range listing.Held {
+			acquired := "unknown"
+			if !r.Acquired.IsZero() {
+				acquired = r.Acquired.UTC().Format(time.RFC3339)
+			}
+			heartbeat := "-"
+			if h := healthOf(r, now); h.known {
+				heartbeat = describeDuration(h.silent) + " ago"
+				if h.silent < 0 {
+					heartbeat = "in the future"
+				}
+				if h.looksDead {
+					heartbeat += " (looks dead)"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", r.Key, r.Owner, r.Host, r.PID, acquired, heartbeat, r.Token, r.Command)
+		}
+		if all {
+			for _, k := range listing.Foreign {
+				fmt.Fprintf(tw, "%s\t(another tool's item)\t\t\t\t\t\t\n", k)
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	if boolean(c, flagQuiet) {
+		return nil
+	}
+	// Said on stderr, so that stdout stays the table (or the JSON).
+	skipped := ""
+	if n := len(listing.Foreign); n > 0 && !all {
+		skipped = fmt.Sprintf("%d %s of other tools skipped; --all lists them", n, plural(n, "item", "items"))
+	}
+	switch {
+	case len(listing.Held) == 0 && !boolean(c, flagJSON) && !(all && len(listing.Foreign) > 0):
+		if skipped != "" {
+			skipped = " (" + skipped + ")"
+		}
+		note(c, "no locks held"+skipped)
+	case skipped != "":
+		note(c, skipped)
+	}
+	return nil
+}
+
+// note writes a remark for people to stderr: a plain line, or a log line
+// when logs are JSON, so that stderr stays one JSON object a line.
+func note(c *cli.Context, msg string) {
+	if logger, ok := c.App.Metadata[metaJSONLogger].(hclog.Logger); ok {
+		logger.Info(msg)
+		return
+	}
+	fmt.Fprintln(c.App.ErrWriter, msg)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func runRelease(c *cli.Context) error {
@@ -170,7 +290,22 @@ func runRelease(c *cli.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Context, requestTimeout)
 	defer cancel()
-	if !boolean(c, flagForce) {
+	owner, force := str(c, flagOwner), boolean(c, flagForce)
+	var rec lock.Record
+	switch {
+	case owner != "" && force:
+		return usagef("release: give --owner ID or --force, not both")
+	case owner != "":
+		byOwner, ok := locker.(interface {
+			ReleaseOwner(ctx context.Context, key, owner string) (lock.Record, error)
+		})
+		if !ok {
+			return usagef("release --owner: not supported by this backend")
+		}
+		rec, err = byOwner.ReleaseOwner(ctx, key, owner)
+	case force:
+		rec, err = locker.ForceRelease(ctx, key)
+	default:
 		rec, err := locker.Status(ctx, key)
 		if err != nil {
 			return err
@@ -179,9 +314,8 @@ func runRelease(c *cli.Context) error {
 			logger.Info("lock is not held; nothing to release", "key", key)
 			return nil
 		}
-		return usagef("release: refusing to break lock %q held by %s without --force", key, rec.Describe())
+		return usagef("release: refusing to break lock %q held by %s without --owner %s (that holder only) or --force (whoever holds it)", key, rec.Describe(), rec.Owner)
 	}
-	rec, err := locker.ForceRelease(ctx, key)
 	if errors.Is(err, lock.ErrNotHeld) {
 		logger.Info("lock is not held; nothing to release", "key", key)
 		return nil

@@ -1,0 +1,349 @@
+package integration
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/locked-run/locked-run/internal/ddblocal"
+)
+
+// BenchmarkPaired compares whole processes with `flock f true`, pair by
+// pair: each locked-run run is paired with a flock run right before or
+// right after it (the order alternates), and the figure is the median of
+// the pairs' ratios. A burst of load from elsewhere on the machine then
+// hits both runs of a pair alike and cancels out of the ratio, which is
+// what makes the figure usable on a shared machine.
+//
+// It measures two builds of the current tree: the one `make build` makes
+// (static, urfave_cli_no_docs, -s -w) and the one plain `go build` (what
+// `go install` gives) makes, plus any binaries named in
+// LOCKED_RUN_BENCH_BINARIES ("name=path,name=path", such as a build of
+// an older commit), so a before and an after are measured under the same
+// load. For each it prints, per scenario, the median wall-time ratio to
+// flock, the median CPU time (user+system, which load changes far less
+// than wall time); then the peak RSS of a holder and a waiter.
+//
+//	LOCKED_RUN_TEST_NORACE=1 go test -count=1 -run '^$' -bench Paired -benchtime 1x ./integration
+func BenchmarkPaired(b *testing.B) {
+	benchSetup(b)
+	table := ddblocal.NewTable(b)
+	dir := b.TempDir()
+	bins := []binary{
+		{"make build", buildVariant(b, dir, "make-build", []string{"CGO_ENABLED=0"},
+			"-tags", "urfave_cli_no_docs", "-ldflags", "-s -w")},
+		{"go build", buildVariant(b, dir, "go-build", nil)},
+	}
+	if v := os.Getenv("LOCKED_RUN_BENCH_BINARIES"); v != "" {
+		for _, nb := range strings.Split(v, ",") {
+			name, path, ok := strings.Cut(nb, "=")
+			if !ok {
+				b.Fatalf("LOCKED_RUN_BENCH_BINARIES: %q is not name=path", nb)
+			}
+			bins = append(bins, binary{name, path})
+		}
+	}
+	for _, bin := range bins {
+		dropPageCache(b, bin.path)
+	}
+	denv := dynamoEnv(ddblocal.Endpoint(b))
+	lenv := benchLocalEnv(filepath.Join(dir, "locks"))
+	if err := os.Mkdir(filepath.Join(dir, "locks"), 0o700); err != nil {
+		b.Fatal(err)
+	}
+	caenv := denv
+	if _, err := os.Stat(caBundle); err == nil {
+		caenv = append(slices.Clone(denv), "AWS_CA_BUNDLE="+caBundle)
+	}
+	scenarios := []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{"--version", denv, []string{"--version"}},
+		{"--local -- true", lenv, []string{"--local", "-k", "paired", "--", "true"}},
+		{"-t T -- true", denv, []string{"-t", table, "-k", "paired", "--", "true"}},
+		{"-t T -- true, AWS_CA_BUNDLE set", caenv, []string{"-t", table, "-k", "paired", "--", "true"}},
+	}
+	flockArgs := []string{filepath.Join(dir, "flock"), "true"}
+	const warm, pairs = 3, 30
+	load, _ := os.ReadFile("/proc/loadavg")
+	benchFigure(b, "paired: %d pairs after %d warm-ups, load average %s at the start", pairs, warm, strings.Join(strings.Fields(string(load))[:3], " "))
+	for _, bin := range bins {
+		initProfile(b, bin.name, bin.path)
+	}
+	firstConnection(b, bins)
+	// Binaries are interleaved pair by pair, so that a before and an after
+	// see the same load and the same DynamoDB Local warmth.
+	for _, sc := range scenarios {
+		for _, bin := range bins {
+			for range warm {
+				measure(b, os.Environ(), "flock", flockArgs...)
+				measure(b, sc.env, bin.path, sc.args...)
+			}
+		}
+		ratios := make([][]float64, len(bins))
+		cpus := make([][]float64, len(bins))
+		var flockCPUs []float64
+		for i := range pairs {
+			for j, bin := range bins {
+				var f, l run
+				if (i+j)%2 == 0 {
+					f = measure(b, os.Environ(), "flock", flockArgs...)
+					l = measure(b, sc.env, bin.path, sc.args...)
+				} else {
+					l = measure(b, sc.env, bin.path, sc.args...)
+					f = measure(b, os.Environ(), "flock", flockArgs...)
+				}
+				ratios[j] = append(ratios[j], float64(l.wall)/float64(f.wall))
+				cpus[j] = append(cpus[j], ms(l.cpu))
+				flockCPUs = append(flockCPUs, ms(f.cpu))
+			}
+		}
+		load, _ := os.ReadFile("/proc/loadavg")
+		for j, bin := range bins {
+			benchFigure(b, "paired %-10s %-34s %.2fx flock (pair ratios p25 %.2f, p75 %.2f); CPU %.2f ms (flock %.2f); load %s",
+				bin.name, "`"+sc.name+"`:", median(ratios[j]), quantileF(ratios[j], 0.25), quantileF(ratios[j], 0.75),
+				median(cpus[j]), median(flockCPUs), strings.Fields(string(load))[0])
+			b.ReportMetric(median(ratios[j]), strings.ReplaceAll(bin.name+" "+sc.name, " ", "_")+"/flock")
+		}
+	}
+	for _, bin := range bins {
+		holdWaitRSS(b, bin.name, bin.path, denv, table)
+	}
+}
+
+// holdWaitRSS prints the peak RSS (VmHWM) of a DynamoDB holder and of a
+// waiter polling it at the default --poll for rssWatch, and of a --local
+// holder. (ru_maxrss cannot be used: a child started by vfork inherits the
+// parent's high-water mark until it execs.)
+func holdWaitRSS(b *testing.B, name, path string, env []string, table string) {
+	b.Helper()
+	const rssWatch = 10 * time.Second
+	key := fmt.Sprintf("rss-%s-%d", strings.ReplaceAll(name, " ", "-"), time.Now().UnixNano())
+	holder := benchStart(b, env, path, "-t", table, "-k", key, "--", "sleep", "3600")
+	// The waiter starts once the holder's child runs.
+	deadline := time.Now().Add(10 * time.Second)
+	for !hasChild(holder.Process.Pid) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%s: the holder's child did not start", name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waiter := benchStart(b, env, path, "-t", table, "-k", key, "--", "true")
+	local := benchStart(b, benchLocalEnv(b.TempDir()), path, "--local", "-k", key, "--", "sleep", "3600")
+	time.Sleep(rssWatch)
+	h, w, l := holder.Process.Pid, waiter.Process.Pid, local.Process.Pid
+	benchFigure(b, "peak RSS %-10s after %s: DynamoDB holder %.1f MiB (anon %.1f, file %.1f), waiter %.1f MiB (anon %.1f, file %.1f), --local holder %.1f MiB",
+		name, rssWatch, vmHWM(b, h), procStatusMiB(b, h, "RssAnon:"), procStatusMiB(b, h, "RssFile:"),
+		vmHWM(b, w), procStatusMiB(b, w, "RssAnon:"), procStatusMiB(b, w, "RssFile:"), vmHWM(b, l))
+	for _, c := range []*exec.Cmd{waiter, holder, local} {
+		_ = c.Process.Signal(syscall.SIGTERM)
+		waitExit(b, c, 15*time.Second)
+	}
+}
+
+// initProfile prints the package initialisation of `locked-run --version`
+// as GODEBUG=inittrace=1 reports it: total clock (median of 15 runs),
+// bytes and allocations (the same every run), and the five packages that
+// take longest.
+func initProfile(b *testing.B, name, path string) {
+	b.Helper()
+	const runs = 15
+	var totals []float64
+	var bytes, allocs int
+	perPkg := map[string][]float64{}
+	for range runs {
+		cmd := exec.Command(path, "--version")
+		cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("%s --version: %v\n%s", path, err, stderr.String())
+		}
+		var total float64
+		bytes, allocs = 0, 0
+		for line := range strings.Lines(stderr.String()) {
+			// init PKG @T ms, C ms clock, B bytes, A allocs
+			f := strings.Fields(line)
+			if len(f) < 10 || f[0] != "init" {
+				continue
+			}
+			var c float64
+			var nb, na int
+			fmt.Sscan(f[4], &c)
+			fmt.Sscan(f[7], &nb)
+			fmt.Sscan(f[9], &na)
+			total += c
+			bytes += nb
+			allocs += na
+			perPkg[f[1]] = append(perPkg[f[1]], c)
+		}
+		totals = append(totals, total)
+	}
+	type pkg struct {
+		name string
+		ms   float64
+	}
+	var pkgs []pkg
+	for n, cs := range perPkg {
+		pkgs = append(pkgs, pkg{n, median(cs)})
+	}
+	slices.SortFunc(pkgs, func(x, y pkg) int { return cmp.Compare(y.ms, x.ms) })
+	var top []string
+	for _, p := range pkgs[:min(5, len(pkgs))] {
+		top = append(top, fmt.Sprintf("%s %.2f", p.name, p.ms))
+	}
+	benchFigure(b, "init %-10s package initialisation %.2f ms (median of %d), %d bytes, %d allocs; longest (ms): %s",
+		name, median(totals), runs, bytes, allocs, strings.Join(top, ", "))
+}
+
+// hasChild reports whether process pid has a child (started by any of
+// its threads).
+func hasChild(pid int) bool {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		if c, err := os.ReadFile(t); err == nil && len(strings.TrimSpace(string(c))) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// A binary is one build of locked-run that BenchmarkPaired measures.
+type binary struct{ name, path string }
+
+// dropPageCache writes path out and drops its pages from the page cache,
+// so that every binary is measured as it runs after being read from disk.
+// The same bytes start about 0.5 ms faster when their page cache was filled
+// by write(2) (cp, tar) than when it was filled by the linker's mmap or by
+// reading (measured here, kernel 6.18): without this, the binary the
+// benchmark builds and one copied in would differ by that much.
+func dropPageCache(b *testing.B, path string) {
+	b.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// firstConnection prints, for each binary, the time from starting
+// `locked-run -t T -- true` to its first connection to the DynamoDB
+// endpoint (a listener of this test, which then hangs up): process start,
+// package initialisation, options, the AWS configuration and the first
+// request's preparation, without DynamoDB Local's answer time. Binaries
+// are interleaved run by run; 3 warm-ups, then 100 runs each.
+func firstConnection(b *testing.B, bins []binary) {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	env := dynamoEnv("http://" + ln.Addr().String())
+	const warm, runs = 3, 100
+	times := make([][]float64, len(bins))
+	for i := range warm + runs {
+		for j, bin := range bins {
+			cmd := exec.Command(bin.path, "-t", "first-connection", "-k", "first", "--", "true")
+			cmd.Env = env
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			start := time.Now()
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			_ = ln.(*net.TCPListener).SetDeadline(start.Add(10 * time.Second))
+			c, err := ln.Accept()
+			d := time.Since(start)
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			if err != nil {
+				b.Fatalf("%s made no connection: %v\n%s", bin.name, err, stderr.String())
+			}
+			c.Close()
+			if i >= warm {
+				times[j] = append(times[j], ms(d))
+			}
+		}
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	for j, bin := range bins {
+		benchFigure(b, "first connection %-10s start to first connection to DynamoDB: p25 %.2f, median %.2f, p75 %.2f ms (%d runs); load %s",
+			bin.name, quantileF(times[j], 0.25), median(times[j]), quantileF(times[j], 0.75), runs, strings.Fields(string(load))[0])
+	}
+}
+
+// caBundle is a PEM bundle of the size corporate proxies hand out: the
+// system's.
+const caBundle = "/etc/ssl/certs/ca-certificates.crt"
+
+// buildVariant builds ../cmd/locked-run with extra environment and flags
+// into dir/name.
+func buildVariant(b *testing.B, dir, name string, env []string, flags ...string) string {
+	b.Helper()
+	out := filepath.Join(dir, name)
+	args := append([]string{"build", "-o", out}, flags...)
+	cmd := exec.Command("go", append(args, "../cmd/locked-run")...)
+	cmd.Env = append(os.Environ(), env...)
+	if o, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build %s: %v\n%s", name, err, o)
+	}
+	return out
+}
+
+// run is what measure saw of one process.
+type run struct {
+	wall, cpu time.Duration
+}
+
+// measure runs a command to completion (a non-zero exit fails the
+// benchmark) and returns its wall time and CPU time.
+func measure(b *testing.B, env []string, name string, args ...string) run {
+	b.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		b.Fatalf("%s %q: %v\n%s", name, args, err, stderr.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return run{
+		wall: wall,
+		cpu:  time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+	}
+}
+
+func median(xs []float64) float64 { return quantileF(xs, 0.5) }
+
+// quantileF is quantile for float64s.
+func quantileF(xs []float64, q float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if q == 0.5 && len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	i := int(float64(len(s))*q+0.999999) - 1
+	return s[max(i, 0)]
+}
