@@ -1,5 +1,3 @@
-//go:build linux
-
 package integration
 
 // The differential harness's own child programs. The test binary, re-run

@@ -1,5 +1,3 @@
-//go:build linux
-
 package integration
 
 // The differential harness's shell: a real interactive bash (job control on,

@@ -1,5 +1,3 @@
-//go:build linux
-
 package integration
 
 // The differential tests (issue 8): every scenario runs twice on a real
