@@ -73,8 +73,10 @@ func startDeferring(cmd *exec.Cmd, _ []syscall.Signal) error { return cmd.Start(
 //   - EVFILT_SIGNAL on SIGCHLD, which the kernel sends the parent when a
 //     child stops (sigaction(2): unless SA_NOCLDSTOP, which Go does not
 //     set); the filter coexists with Go's handler. A stop is then
-//     collected with wait4(pid, WUNTRACED|WNOHANG) (wait4(2): "report the
-//     status of a stopped child process"), called only while kern.proc says
+//     collected with wait4(pid, WUNTRACED|WNOHANG) (wait(2): with
+//     WUNTRACED, children "stopped due to a SIGTTIN, SIGTTOU, SIGTSTP, or
+//     SIGSTOP signal also have their status reported"; WNOHANG does not
+//     block), called only while kern.proc says
 //     the child is stopped (SSTOP), so that it does not collect an exit.
 //     Should the child die in the microseconds between the two, wait4 takes
 //     the exit, and its status is returned in childEvent.reaped.
@@ -106,9 +108,9 @@ func newChildWaiter(pid int) (*childWaiter, error) {
 	unix.SetKevent(&ev[0], pid, unix.EVFILT_PROC, unix.EV_ADD|unix.EV_ONESHOT)
 	ev[0].Fflags = unix.NOTE_EXIT
 	if _, err := unix.Kevent(kq, ev[:], nil, nil); err != nil {
-		// ESRCH: the child exited before we looked (kqueue(2) refuses a
-		// process that is exiting). It is our unreaped child, so it has
-		// exited and nobody else can collect it.
+		// ESRCH, "the specified process to attach to does not exist"
+		// (kevent(2)): the child exited before we looked. It is our
+		// unreaped child, so nobody else can have collected it.
 		if !errors.Is(err, unix.ESRCH) {
 			unix.Close(kq)
 			return nil, err

@@ -138,8 +138,9 @@ type Process struct {
 // shell and the terminal it is part of the same job as locked-run, as a
 // command run by sudo or timeout --foreground is. Keys typed at the
 // terminal and signals sent to the job reach it straight from the kernel.
-// The child gets SIGKILL from the kernel if this process dies before it,
-// and a guardian process kills the rest of its tree (see Config.Marker).
+// The child gets SIGKILL from the kernel if this process dies before it (on
+// Linux; on macOS from the guardian), and a guardian process kills the rest
+// of its tree (see Config.Marker).
 //
 // When ctx is done before the child exits, the tree is stopped: SIGTERM to
 // the child and every descendant, then SIGKILL after KillAfter. When the

@@ -117,8 +117,7 @@ func Table() []Proc {
 // cannot start with sigs blocked (see runner's proc_darwin.go), so they are
 // ignored instead: kqueue(2) says EVFILT_SIGNAL "will record all attempts
 // to deliver a signal to a process, even if the signal has been marked as
-// SIG_IGN", and only signals sent to the process (kill(2), killpg(2), the
-// terminal), not to a thread, count, which are the ones to report. The
+// SIG_IGN", and that it sets EV_CLEAR, so each wake-up is news. The
 // filter is registered before the signals are ignored, so none falls in
 // between; one that arrives before this runs acts on the guardian as on
 // the rest of the group.
