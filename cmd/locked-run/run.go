@@ -104,6 +104,12 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 	return o, nil
 }
 
+// maxShortLeases is how many leases in a row may run short between being
+// granted and the command's start before the run gives up: each is given
+// back and taken again, and a machine that keeps starving us that long will
+// not start the command safely.
+const maxShortLeases = 3
+
 // nestedOnOwnKey refuses a run started under another locked-run that would
 // wait for its parent's own lock. The parent hands its command LOCKED_RUN_KEY
 // and LOCKED_RUN_TABLE, which are also the variables of --key and --table,
@@ -298,13 +304,18 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 	}
 	start := time.Now()
 	lease, err := locker.Acquire(waitCtx, o.key, opts)
-	for err == nil && lease.Remaining() < o.timing.Heartbeat && s.interrupted() == 0 {
+	for tries := 1; err == nil && lease.Remaining() < o.timing.Heartbeat && s.interrupted() == 0; tries++ {
 		// Never start the child on a lease about to run out (we were
 		// stopped or starved since it was granted): give it back and
-		// take it again.
+		// take it again, a few times at most, as lock does.
+		left := lease.Remaining()
 		rctx, rcancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		_ = lease.Release(rctx)
 		rcancel()
+		if tries == maxShortLeases {
+			lease, err = nil, fmt.Errorf("acquire %q: %w", o.key, &lock.SlowStoreError{Left: left, Heartbeat: o.timing.Heartbeat, Tries: tries})
+			break
+		}
 		logger.Debug("lease ran short before the command started; acquiring again")
 		lease, err = locker.Acquire(waitCtx, o.key, opts)
 	}
