@@ -1,3 +1,5 @@
+//go:build linux || darwin
+
 package runner
 
 import (
@@ -15,13 +17,10 @@ import (
 // once the lock is released, so the runner finds all of it, stops it, and
 // waits until it is gone before Done is closed.
 //
-// Finding it: this process is a subreaper, so a descendant whose parent
-// exits (a background job of a script that ended, a daemon that forked
-// twice or called setsid) is re-parented to us and not to init. The tree is
-// then the child's subtree plus those of our other children that belong to
-// it: one seen in the tree before, or one whose environment holds the tree's
-// marker (Config.Marker). Other children of ours (the guardian, a helper
-// some library started) are left alone.
+// Finding it is the platform's part, members (tree_linux.go,
+// tree_darwin.go): on Linux this process is a subreaper and the tree is
+// found among its children; macOS has no subreaper and finds orphans by
+// the tree's marker and process groups.
 
 // treePoll is how often the tree is looked at while waiting for it to go:
 // often enough that the lock is released promptly after the last process
@@ -32,34 +31,6 @@ const treePoll = 20 * time.Millisecond
 // kernel (uninterruptible I/O) can survive SIGKILL for long; we say so
 // rather than hold the lock forever.
 const treeKillWait = 5 * time.Second
-
-// members returns the pids of the tree's processes that are still running
-// (zombies excluded), the child first when it runs. It remembers every
-// member it finds, for when their parents exit.
-func (p *Process) members() []int {
-	p.treeMu.Lock()
-	defer p.treeMu.Unlock()
-	self := os.Getpid()
-	var out []int
-	var walk func(pid int)
-	walk = func(pid int) {
-		p.seen[pid] = true
-		if st := proctree.State(pid); st != 0 && st != 'Z' && st != 'X' {
-			out = append(out, pid)
-		}
-		for _, c := range children(pid) {
-			walk(c)
-		}
-	}
-	for _, c := range children(self) {
-		switch {
-		case c == p.guardianPid():
-		case c == p.pid, p.seen[c], proctree.HasMarker(c, p.marker):
-			walk(c)
-		}
-	}
-	return out
-}
 
 // reapOrphans reaps our children that have exited and belong to the tree
 // (or all but the child and the guardian, as PID 1), leaving the child to
