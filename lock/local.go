@@ -3,6 +3,7 @@
 package lock
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -422,7 +423,10 @@ func readLocalFile(f *os.File) (localFile, error) {
 	if len(data) == 0 {
 		return lf, nil
 	}
-	if err := json.Unmarshal(data, &lf); err != nil || lf.Schema != localSchema {
+	// The first JSON value is the record: a release writes the shorter
+	// free record over the held one and then truncates, and a holder
+	// killed between the two leaves the held record's tail after it.
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&lf); err != nil || lf.Schema != localSchema {
 		return localFile{}, fmt.Errorf("lock file %s is not a locked-run lock file (remove it if nothing holds it)", f.Name())
 	}
 	return lf, nil
