@@ -134,7 +134,7 @@ func ensurePrivateDir(dir string) error {
 	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
 		return fmt.Errorf("lock directory %s is not a directory; remove it", dir)
 	case int(st.Uid) != uid:
-		return fmt.Errorf("lock directory %s belongs to uid %d, not to you (uid %d); remove it or pass --lock-dir", dir, st.Uid, uid)
+		return fmt.Errorf("lock directory %s belongs to uid %d, not to you (uid %d), so it could be used against you: have root remove it, or pass --lock-dir", dir, st.Uid, uid)
 	case st.Mode&0o777 != 0o700:
 		if err := os.Chmod(dir, 0o700); err != nil {
 			return fmt.Errorf("lock directory %s: mode %o, and cannot make it 0700: %w", dir, st.Mode&0o777, err)
