@@ -382,6 +382,7 @@ func (l *Local) take(f *os.File, key string) (*Lease, error) {
 		}
 		return nil
 	})
+	lease.file = f
 	go l.watch(lease, f, key, stop, done)
 	return lease, nil
 }

@@ -74,7 +74,7 @@ type heardSignal struct {
 // the child can get; setChild then tells it the child's pid. The returned
 // guardian is reaped by a goroutine that ends when the guardian exits,
 // which close makes it do.
-func startGuardian(marker string, log hclog.Logger) (*guardian, error) {
+func startGuardian(marker string, hold []*os.File, log hclog.Logger) (*guardian, error) {
 	exe, err := selfExe()
 	if err != nil {
 		return nil, err
@@ -91,10 +91,12 @@ func startGuardian(marker string, log hclog.Logger) (*guardian, error) {
 	}
 	env := []string{proctree.Env + "=" + marker, "GORACE=atexit_sleep_ms=0"}
 	cmd := &exec.Cmd{
-		Path:       exe,
-		Args:       []string{"locked-run-guardian", "guard"},
-		Env:        env,
-		ExtraFiles: []*os.File{ctlR, repW},
+		Path: exe,
+		Args: []string{"locked-run-guardian", "guard"},
+		Env:  env,
+		// The guardian reads 3 and 4; the files to hold come after and
+		// stay open, unread, for as long as it lives.
+		ExtraFiles: append([]*os.File{ctlR, repW}, hold...),
 	}
 	err = startDeferring(cmd, proctree.Deferred)
 	ctlR.Close()

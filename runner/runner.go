@@ -69,6 +69,14 @@ type Config struct {
 	// dies without cleaning up. Empty means only the child's subtree is
 	// known, and the guardian kills only the child.
 	Marker string
+
+	// Hold are files the guardian keeps open until it exits, which is after
+	// the child's tree is gone. A lock held through such a file (a flock(2)
+	// of the caller's) therefore outlives a SIGKILL of this process until
+	// nothing the child started runs any more, instead of being freed by
+	// the kernel at once while the guardian is still killing the tree.
+	// Closing or unlocking them is the caller's business.
+	Hold []*os.File
 }
 
 // Result says how the child ended.
@@ -100,6 +108,7 @@ type Process struct {
 	log       hclog.Logger
 	mayCont   func() bool // Config.MayContinue
 	marker    string
+	hold      []*os.File // Config.Hold, for the guardian
 
 	mu sync.Mutex
 	// exited is set once the child has exited (it may be an unreaped
@@ -166,6 +175,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		log:           cfg.Logger,
 		mayCont:       cfg.MayContinue,
 		marker:        cfg.Marker,
+		hold:          cfg.Hold,
 		done:          make(chan struct{}),
 		born:          time.Now(),
 		lastChildTSTP: -1,
@@ -315,7 +325,7 @@ func (p *Process) guardianPid() int {
 func (p *Process) startGuardian() {
 	p.gmu.Lock()
 	defer p.gmu.Unlock()
-	g, err := startGuardian(p.marker, p.log)
+	g, err := startGuardian(p.marker, p.hold, p.log)
 	if err != nil {
 		p.log.Warn("could not start the guardian; if locked-run is killed, the command's background processes may outlive it", "error", err)
 		return

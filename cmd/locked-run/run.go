@@ -213,12 +213,19 @@ func runMain(c *cli.Context, child []string) error {
 	if !o.backend.local {
 		env = append(env, "LOCKED_RUN_TABLE="+o.backend.table)
 	}
-	return sup.runChild(ctx, lease, runner.Config{
+	cfg := runner.Config{
 		Args: child, Env: env, KillAfter: o.timing.KillAfter, Logger: logger.Named("runner"),
 		// The owner id is unique to this run: what carries it in its
 		// environment belongs to this run's tree.
 		Marker: "LOCKED_RUN_OWNER=" + lease.Owner(),
-	})
+	}
+	if f := lease.File(); f != nil {
+		// A host-local lock is freed by the kernel the moment this process
+		// dies; held by the guardian too, it lasts until the guardian has
+		// killed what the command left running after a SIGKILL of ours.
+		cfg.Hold = []*os.File{f}
+	}
+	return sup.runChild(ctx, lease, cfg)
 }
 
 // supervisor routes the signals locked-run receives: to the wait while the
