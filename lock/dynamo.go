@@ -74,6 +74,12 @@ const (
 	// time than a healthy round trip on a loaded machine.
 	minRequestTimeout = 500 * time.Millisecond
 
+	// maxGiveBacks is how many leases one Acquire takes and gives back,
+	// for answers too late to leave a heartbeat of validity, before it
+	// gives up: one late answer is a hiccup, three in a row mean the store
+	// is slower than --lease leaves room for.
+	maxGiveBacks = 3
+
 	// cleanupTimeout bounds the cleanup after an abandoned acquisition. It
 	// runs on a fresh context, since the caller's is already done.
 	cleanupTimeout = 5 * time.Second
@@ -207,6 +213,12 @@ type acquisition struct {
 	unknown     int
 	lastUnknown time.Time
 
+	// givenBack counts the leases this call took and gave back because
+	// their answers came too late to leave a heartbeat of validity;
+	// lastLeft is what the last of them had left.
+	givenBack int
+	lastLeft  time.Duration
+
 	notified     bool
 	nextProgress time.Time
 
@@ -273,7 +285,13 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 				if lease != nil || err != nil {
 					return lease, err
 				}
-				next = stepRead // given back: too little of it was left
+				// Given back: too little of it was left. Answers that
+				// keep coming that late would give every lease back,
+				// for ever; say so instead.
+				if a.givenBack++; a.givenBack >= maxGiveBacks {
+					return nil, fmt.Errorf("acquire %q: %w", a.key, &SlowStoreError{Left: a.lastLeft, Heartbeat: a.d.timing.Heartbeat, Tries: a.givenBack})
+				}
+				next = stepRead
 				continue
 			}
 			if ctx.Err() != nil {
@@ -547,6 +565,7 @@ func (a *acquisition) won(ctx context.Context, rec Record, sentAt time.Time) (*L
 	if left >= a.d.timing.Heartbeat {
 		return a.d.startLease(rec, sentAt), nil
 	}
+	a.lastLeft = left
 	a.log.Debug("acquired with too little of the lease left; giving it back", "left", left, "token", rec.Token)
 	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()

@@ -242,14 +242,15 @@ func (r *renewer) release(ctx context.Context) error {
 	case res.removed:
 		r.log.Debug("released", "token", r.lease.Token())
 		return nil
-	case other.Held():
-		return fmt.Errorf("release %q: %w: already taken by %s", r.key, ErrLost, other.Describe())
-	case res.ambiguous && other.Token >= r.lease.Token():
-		// Free, after an attempt whose answer was lost: that attempt
-		// is what freed it (a forced release is the only other way, and
-		// either way nothing of ours is left).
+	case res.ambiguous && (other.Token > r.lease.Token() || !other.Held() && other.Token == r.lease.Token()):
+		// Free, or taken with a greater token, after an attempt whose
+		// answer was lost: that attempt is what freed it, and a waiter
+		// may have taken it since (a forced release is the only other
+		// way, and either way nothing of ours is left).
 		r.log.Debug("released", "token", r.lease.Token())
 		return nil
+	case other.Held():
+		return fmt.Errorf("release %q: %w: already taken by %s", r.key, ErrLost, other.Describe())
 	case other.Token != 0:
 		return fmt.Errorf("release %q: %w: already released by someone else", r.key, ErrLost)
 	default:

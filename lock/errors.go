@@ -77,3 +77,22 @@ func (r Record) Describe() string {
 	}
 	return s
 }
+
+// A SlowStoreError reports that Acquire took the lock Tries times and gave
+// it back each time, because the answer came so late that less than one
+// heartbeat of the lease was left: the store answers more slowly than the
+// lease leaves room for. It matches ErrInvalidConfig, since the fix is a
+// longer lease.
+type SlowStoreError struct {
+	Left      time.Duration // what the last lease taken had left
+	Heartbeat time.Duration
+	Tries     int
+}
+
+func (e *SlowStoreError) Error() string {
+	return fmt.Sprintf("the store answered too late %d times in a row: a lease taken had %s of its renew window left, less than --heartbeat %s, and was given back; give a longer --lease, or a shorter --heartbeat or --kill-after",
+		e.Tries, e.Left.Round(time.Millisecond), e.Heartbeat)
+}
+
+// Is reports whether target is ErrInvalidConfig.
+func (e *SlowStoreError) Is(target error) bool { return target == ErrInvalidConfig }

@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"math"
+	"os"
 	"sync"
 	"time"
 )
@@ -74,6 +75,8 @@ type Lease struct {
 	releaseOnce sync.Once
 	releaseErr  error
 	release     func(ctx context.Context) error
+
+	file *os.File // the locked file of a host-local lease
 }
 
 // newLease returns a held lease for rec. release is called at most once, by
@@ -81,6 +84,13 @@ type Lease struct {
 func newLease(rec Record, release func(ctx context.Context) error) *Lease {
 	return &Lease{rec: rec, lost: make(chan struct{}), release: release}
 }
+
+// File returns the open file whose flock(2) is the lock of a host-local
+// lease, and nil for a DynamoDB lease. The lock belongs to the open file,
+// not to this process: a process that inherits a descriptor of it keeps the
+// key held after this process dies, until that process exits too (Release
+// unlocks it for every descriptor). The caller must not close it.
+func (l *Lease) File() *os.File { return l.file }
 
 // Key returns the locked key.
 func (l *Lease) Key() string { return l.rec.Key }

@@ -3,6 +3,7 @@
 package lock
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -133,7 +134,7 @@ func ensurePrivateDir(dir string) error {
 	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
 		return fmt.Errorf("lock directory %s is not a directory; remove it", dir)
 	case int(st.Uid) != uid:
-		return fmt.Errorf("lock directory %s belongs to uid %d, not to you (uid %d); remove it or pass --lock-dir", dir, st.Uid, uid)
+		return fmt.Errorf("lock directory %s belongs to uid %d, not to you (uid %d), so it could be used against you: have root remove it, or pass --lock-dir", dir, st.Uid, uid)
 	case st.Mode&0o777 != 0o700:
 		if err := os.Chmod(dir, 0o700); err != nil {
 			return fmt.Errorf("lock directory %s: mode %o, and cannot make it 0700: %w", dir, st.Mode&0o777, err)
@@ -381,6 +382,7 @@ func (l *Local) take(f *os.File, key string) (*Lease, error) {
 		}
 		return nil
 	})
+	lease.file = f
 	go l.watch(lease, f, key, stop, done)
 	return lease, nil
 }
@@ -422,7 +424,10 @@ func readLocalFile(f *os.File) (localFile, error) {
 	if len(data) == 0 {
 		return lf, nil
 	}
-	if err := json.Unmarshal(data, &lf); err != nil || lf.Schema != localSchema {
+	// The first JSON value is the record: a release writes the shorter
+	// free record over the held one and then truncates, and a holder
+	// killed between the two leaves the held record's tail after it.
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&lf); err != nil || lf.Schema != localSchema {
 		return localFile{}, fmt.Errorf("lock file %s is not a locked-run lock file (remove it if nothing holds it)", f.Name())
 	}
 	return lf, nil

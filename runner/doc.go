@@ -74,12 +74,46 @@
 //     SIGTERM-then-SIGKILL ends whatever is left when the child exits
 //     (dumb-init), before we exit and the kernel kills the namespace.
 //
+// # macOS
+//
+// macOS has none of the Linux mechanisms above except process groups; the
+// darwin files (proc_darwin.go, tree_darwin.go, internal/proctree's
+// proc_darwin.go) replace them, and the argument changes as follows:
+//
+//   - No subreaper: an orphan is re-parented to launchd. The tree is found
+//     in the process table (sysctl kern.proc.all) as the child's subtree,
+//     the processes carrying the marker (kern.procargs2, the environment a
+//     process was started with) and their subtrees, and the members of any
+//     process group a member created (setsid, setpgid) while that group
+//     exists. An orphan that scrubbed its environment and stayed in our
+//     own process group (the caller's job, which is not ours to sweep), or
+//     that another user owns, escapes the stop at the end.
+//   - No parent-death signal: when we die without cleaning up, the guardian
+//     is the only mechanism; on the pipe's end of file it SIGKILLs the
+//     child, then sweeps for the marker as on Linux. If the guardian is
+//     killed with us (a SIGKILL to the whole group), the child is killed
+//     with it, but orphans are not.
+//   - No waitid with WNOWAIT: a kqueue reports the child's exit (EVFILT_PROC,
+//     NOTE_EXIT) without reaping it, so its zombie still keeps the pid until
+//     cmd.Wait; stops are collected with wait4(WUNTRACED|WNOHANG) on SIGCHLD.
+//   - No signalfd, and no per-thread signal mask for the guardian's fork:
+//     the guardian ignores the deferred signals from its init and reads them
+//     from a kqueue (EVFILT_SIGNAL records a signal even when ignored); one
+//     that reaches the group in the milliseconds before acts on it.
+//   - No raw sigaction (internal/sigaction): we stop with SIGSTOP where Linux
+//     stops with the child's own signal, and a child's SIGQUIT makes us exit
+//     131 instead of dying of it.
+//
+// None of this runs in the tests, which run on Linux: the darwin code is
+// compiled and vetted for darwin/amd64 and darwin/arm64 (make cross).
+//
 // # What it does not know
 //
 // The package knows nothing of locks, of which signals locked-run catches or
 // of the command line: what tells it to stop is a context, and passing on a
-// signal is a call to Process.Signal. Linux-only parts (/proc, the
-// subreaper, the signalfd, raw sigaction) live in files with a _linux
-// suffix or behind internal/sigaction; the guardian's design (a pipe's end
-// of file, a witness in the process group) needs nothing Linux-specific.
+// signal is a call to Process.Signal. Platform parts (/proc or sysctl, the
+// subreaper, waitid or kqueue, the signalfd, raw sigaction) live in files
+// with a _linux or _darwin suffix or behind internal/sigaction and
+// internal/proctree; the guardian's design (a pipe's end of file, a witness
+// in the process group) needs nothing Linux-specific.
 package runner

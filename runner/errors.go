@@ -1,3 +1,5 @@
+//go:build linux || darwin
+
 package runner
 
 import (
@@ -93,7 +95,10 @@ func classify(name, path string, err error) error {
 		}
 		return fmt.Errorf("start %q: %w", name, ErrNotFound)
 	case syscall.EACCES, syscall.EPERM, syscall.ENOEXEC, syscall.EISDIR, syscall.ETXTBSY,
-		syscall.ENOTDIR, syscall.ELOOP, syscall.ENAMETOOLONG, syscall.E2BIG, syscall.ELIBBAD:
+		syscall.ENOTDIR, syscall.ELOOP, syscall.ENAMETOOLONG, syscall.E2BIG:
+		return fmt.Errorf("start %q: %w: %w", name, ErrNotExecutable, errno)
+	}
+	if notExecutable(errno) {
 		return fmt.Errorf("start %q: %w: %w", name, ErrNotExecutable, errno)
 	}
 	return fmt.Errorf("start %q: %w", name, err)

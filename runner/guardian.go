@@ -1,17 +1,16 @@
+//go:build linux || darwin
+
 package runner
 
 import (
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/locked-run/locked-run/internal/proctree"
 )
@@ -21,10 +20,12 @@ import (
 //
 //   - When locked-run dies without a chance to clean up (SIGKILL, the OOM
 //     killer), it learns so from the end of a pipe that only locked-run held
-//     open, and SIGKILLs every process started with the tree's marker in
-//     its environment: the child's background jobs, double-forked daemons
-//     and processes that called setsid, which the kernel's parent-death
-//     signal (sent to the direct child only) would leave running.
+//     open, and SIGKILLs the child and every process started with the
+//     tree's marker in its environment: the child's background jobs,
+//     double-forked daemons and processes that called setsid, which the
+//     kernel's parent-death signal (sent to the direct child only, and
+//     Linux only: on macOS the guardian is all there is) would leave
+//     running.
 //   - It is the witness of signals sent to the whole process group or to
 //     every process of the tree: the terminal's Ctrl-C, Ctrl-\ and Ctrl-Z,
 //     a hangup, kill(-pgrp), systemd's KillMode=control-group. It catches
@@ -73,7 +74,7 @@ type heardSignal struct {
 // the child can get; setChild then tells it the child's pid. The returned
 // guardian is reaped by a goroutine that ends when the guardian exits,
 // which close makes it do.
-func startGuardian(marker string, log hclog.Logger) (*guardian, error) {
+func startGuardian(marker string, hold []*os.File, log hclog.Logger) (*guardian, error) {
 	exe, err := selfExe()
 	if err != nil {
 		return nil, err
@@ -94,9 +95,11 @@ func startGuardian(marker string, log hclog.Logger) (*guardian, error) {
 		// A name that `pkill -f locked-run` does not match: a signal sent
 		// to locked-run and the guardian, not the child, would look like one
 		// sent to the whole job and never reach the child.
-		Args:       []string{"lockedrun-guardian", "guard"},
-		Env:        env,
-		ExtraFiles: []*os.File{ctlR, repW},
+		Args: []string{"lockedrun-guardian", "guard"},
+		Env:  env,
+		// The guardian reads 3 and 4; the files to hold come after and
+		// stay open, unread, for as long as it lives.
+		ExtraFiles: append([]*os.File{ctlR, repW}, hold...),
 	}
 	err = startDeferring(cmd, proctree.Deferred)
 	ctlR.Close()
@@ -234,22 +237,4 @@ func (g *guardian) close() {
 	case <-g.exited:
 	case <-time.After(time.Second):
 	}
-}
-
-// startDeferring starts cmd with sigs blocked: a new process inherits the
-// signal mask of the thread that forks it, so the mask is set on this
-// goroutine's locked thread for the length of the fork.
-func startDeferring(cmd *exec.Cmd, sigs []syscall.Signal) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var set, old unix.Sigset_t
-	for _, sig := range sigs {
-		n := uint(sig) - 1
-		set.Val[n/64] |= 1 << (n % 64)
-	}
-	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); err != nil {
-		return cmd.Start()
-	}
-	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) //nolint:errcheck // restoring a mask we just read
-	return cmd.Start()
 }

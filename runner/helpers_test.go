@@ -1,3 +1,5 @@
+//go:build linux
+
 package runner_test
 
 // The test binary doubles as every program the runner tests need: the child

@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // This file holds what the runner reads from Linux's /proc and the few
-// Linux-only calls; a port provides the same functions.
+// Linux-only calls; proc_darwin.go provides the same functions for macOS.
 
 // siginfoChild returns si_pid and si_status of a SIGCHLD siginfo, which
 // x/sys/unix leaves in the opaque union. The union starts after the three
@@ -88,3 +91,60 @@ func children(pid int) []int {
 // selfExe is how the guardian is started: this very program, even if its
 // file was replaced or removed since.
 func selfExe() (string, error) { return "/proc/self/exe", nil }
+
+// childSysProcAttr is how the child is started: the kernel SIGKILLs it if
+// the thread that forked it dies (parent-death signal; run keeps that
+// thread for the child's lifetime).
+func childSysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
+// notExecutable reports the exec errors, beyond the POSIX ones classify
+// knows, that say the kernel refuses the file: a bad shared library.
+func notExecutable(errno syscall.Errno) bool { return errno == syscall.ELIBBAD }
+
+// childWaiter follows the child with waitid: WNOWAIT reports an exit
+// without collecting it, so the zombie keeps the child's pid until cmd.Wait.
+type childWaiter struct{ pid int }
+
+func newChildWaiter(pid int) (*childWaiter, error) { return &childWaiter{pid: pid}, nil }
+
+func (w *childWaiter) close() {}
+
+// next blocks until the child exits or stops.
+func (w *childWaiter) next() (childEvent, error) {
+	// WNOWAIT leaves an exit to be collected by cmd.Wait.
+	code, _, err := waitChild(w.pid, unix.WEXITED|unix.WSTOPPED|unix.WNOWAIT)
+	if err != nil {
+		return childEvent{}, err
+	}
+	switch code {
+	case cldExited, cldKilled, cldDumped:
+		return childEvent{exited: true}, nil
+	}
+	// A stop: collect it, so the next waitid reports
+	// something new. WEXITED is left out so an exit cannot be taken.
+	code, status, err := waitChild(w.pid, unix.WSTOPPED|unix.WNOHANG)
+	if err != nil || code != cldStopped {
+		return childEvent{}, nil
+	}
+	return childEvent{stop: syscall.Signal(status)}, nil
+}
+
+// startDeferring starts cmd with sigs blocked: a new process inherits the
+// signal mask of the thread that forks it, so the mask is set on this
+// goroutine's locked thread for the length of the fork.
+func startDeferring(cmd *exec.Cmd, sigs []syscall.Signal) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var set, old unix.Sigset_t
+	for _, sig := range sigs {
+		n := uint(sig) - 1
+		set.Val[n/64] |= 1 << (n % 64)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); err != nil {
+		return cmd.Start()
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) //nolint:errcheck // restoring a mask we just read
+	return cmd.Start()
+}

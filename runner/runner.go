@@ -1,3 +1,5 @@
+//go:build linux || darwin
+
 package runner
 
 import (
@@ -68,6 +70,14 @@ type Config struct {
 	// dies without cleaning up. Empty means only the child's subtree is
 	// known, and the guardian kills only the child.
 	Marker string
+
+	// Hold are files the guardian keeps open until it exits, which is after
+	// the child's tree is gone. A lock held through such a file (a flock(2)
+	// of the caller's) therefore outlives a SIGKILL of this process until
+	// nothing the child started runs any more, instead of being freed by
+	// the kernel at once while the guardian is still killing the tree.
+	// Closing or unlocking them is the caller's business.
+	Hold []*os.File
 }
 
 // Result says how the child ended.
@@ -99,6 +109,7 @@ type Process struct {
 	log       hclog.Logger
 	mayCont   func() bool // Config.MayContinue
 	marker    string
+	hold      []*os.File // Config.Hold, for the guardian
 
 	mu sync.Mutex
 	// exited is set once the child has exited (it may be an unreaped
@@ -121,9 +132,10 @@ type Process struct {
 
 	treeMu  sync.Mutex
 	seen    map[int]bool // pids found in the tree so far
-	visited map[int]bool // pids the last walk of the tree went through
 	termed  map[int]bool // pids sent SIGTERM
+	visited map[int]bool // pids the last walk of the tree went through (Linux)
 	killAt  time.Time    // when SIGKILL follows; zero until SIGTERM was sent
+	treeOS  treeState    // what the platform's members keeps (tree_*.go)
 }
 
 // Start starts the child and returns once it is running (its program has
@@ -137,8 +149,9 @@ type Process struct {
 // shell and the terminal it is part of the same job as locked-run, as a
 // command run by sudo or timeout --foreground is. Keys typed at the
 // terminal and signals sent to the job reach it straight from the kernel.
-// The child gets SIGKILL from the kernel if this process dies before it,
-// and a guardian process kills the rest of its tree (see Config.Marker).
+// The child gets SIGKILL from the kernel if this process dies before it (on
+// Linux; on macOS from the guardian), and a guardian process kills the rest
+// of its tree (see Config.Marker).
 //
 // When ctx is done before the child exits, the tree is stopped: SIGTERM to
 // the child and every descendant, then SIGKILL after KillAfter. When the
@@ -164,6 +177,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		log:           cfg.Logger,
 		mayCont:       cfg.MayContinue,
 		marker:        cfg.Marker,
+		hold:          cfg.Hold,
 		done:          make(chan struct{}),
 		born:          time.Now(),
 		lastChildTSTP: -1,
@@ -187,7 +201,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		Stdin:       orFile(cfg.Stdin, os.Stdin),
 		Stdout:      orFile(cfg.Stdout, os.Stdout),
 		Stderr:      orFile(cfg.Stderr, os.Stderr),
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+		SysProcAttr: childSysProcAttr(),
 	}
 	started := make(chan error, 1)
 	go p.run(ctx, cmd, started)
@@ -313,7 +327,7 @@ func (p *Process) guardianPid() int {
 func (p *Process) startGuardian() {
 	p.gmu.Lock()
 	defer p.gmu.Unlock()
-	g, err := startGuardian(p.marker, p.log)
+	g, err := startGuardian(p.marker, p.hold, p.log)
 	if err != nil {
 		p.log.Warn("could not start the guardian; if locked-run is killed, the command's background processes may outlive it", "error", err)
 		return
@@ -382,8 +396,9 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) 
 		defer close(stopperDone)
 		p.stopWhenDone(ctx, exited)
 	}()
+	go p.watchTree(exited)
 
-	p.supervise(ctx, cont)
+	reaped := p.supervise(ctx, cont)
 	p.mu.Lock()
 	p.exited = true
 	p.mu.Unlock()
@@ -398,7 +413,15 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) 
 
 	err = cmd.Wait()
 	res := Result{}
-	if st := cmd.ProcessState; st != nil {
+	if reaped != nil {
+		// The waiter had to collect the exit itself (macOS only, see
+		// proc_darwin.go); cmd.Wait found nothing left to wait for.
+		if reaped.Signaled() {
+			res.Signal = reaped.Signal()
+		} else {
+			res.ExitCode = reaped.ExitStatus()
+		}
+	} else if st := cmd.ProcessState; st != nil {
 		ws := st.Sys().(syscall.WaitStatus)
 		if ws.Signaled() {
 			res.Signal = ws.Signal()
@@ -465,34 +488,43 @@ func (p *Process) reapAsInit(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// supervise returns once the child has exited, leaving it unreaped. On the
-// way it follows the child's stops, for job control.
-func (p *Process) supervise(ctx context.Context, cont <-chan os.Signal) {
+// childEvent is what a childWaiter saw: the child exited (left a zombie
+// for cmd.Wait, unless reaped holds the status the waiter had to collect),
+// or it stopped with stop (zero: nothing new).
+type childEvent struct {
+	exited bool
+	reaped *syscall.WaitStatus
+	stop   syscall.Signal
+}
+
+// supervise returns once the child has exited, normally leaving it
+// unreaped; it returns the exit status only when the platform's waiter had
+// to collect it. On the way it follows the child's stops, for job control.
+func (p *Process) supervise(ctx context.Context, cont <-chan os.Signal) *syscall.WaitStatus {
+	w, err := newChildWaiter(p.pid)
+	if err != nil {
+		p.log.Error("waiting for child failed", "pid", p.pid, "error", err)
+		return nil
+	}
+	defer w.close()
 	for {
-		// WNOWAIT leaves an exit to be collected by cmd.Wait.
-		code, _, err := waitChild(p.pid, unix.WEXITED|unix.WSTOPPED|unix.WNOWAIT)
+		ev, err := w.next()
 		if err != nil {
 			p.log.Error("waiting for child failed", "pid", p.pid, "error", err)
-			return
+			return nil
 		}
-		switch code {
-		case cldExited, cldKilled, cldDumped:
-			return
+		if ev.exited {
+			return ev.reaped
 		}
-		// A stop: collect it, so the next waitid reports
-		// something new. WEXITED is left out so an exit cannot be taken.
-		code, status, err := waitChild(p.pid, unix.WSTOPPED|unix.WNOHANG)
-		if err != nil {
+		if ev.stop == 0 {
 			continue
 		}
-		if code == cldStopped {
-			if syscall.Signal(status) == syscall.SIGTSTP {
-				p.stopMu.Lock()
-				p.lastChildTSTP = p.runClock()
-				p.stopMu.Unlock()
-			}
-			p.childStopped(ctx, syscall.Signal(status), cont)
+		if ev.stop == syscall.SIGTSTP {
+			p.stopMu.Lock()
+			p.lastChildTSTP = p.runClock()
+			p.stopMu.Unlock()
 		}
+		p.childStopped(ctx, ev.stop, cont)
 	}
 }
 

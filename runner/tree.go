@@ -1,3 +1,5 @@
+//go:build linux || darwin
+
 package runner
 
 import (
@@ -16,13 +18,10 @@ import (
 // once the lock is released, so the runner finds all of it, stops it, and
 // waits until it is gone before Done is closed.
 //
-// Finding it: this process is a subreaper, so a descendant whose parent
-// exits (a background job of a script that ended, a daemon that forked
-// twice or called setsid) is re-parented to us and not to init. The tree is
-// then the child's subtree plus those of our other children that belong to
-// it: one seen in the tree before, one whose environment holds the tree's
-// marker (Config.Marker), or one that shows no environment at all. Other children of ours (the guardian, a helper
-// some library started) are left alone.
+// Finding it is the platform's part, members (tree_linux.go,
+// tree_darwin.go): on Linux this process is a subreaper and the tree is
+// found among its children; macOS has no subreaper and finds orphans by
+// the tree's marker and process groups.
 
 // treePoll is how often the tree is looked at while waiting for it to go:
 // often enough that the lock is released promptly after the last process
@@ -33,48 +32,6 @@ const treePoll = 20 * time.Millisecond
 // kernel (uninterruptible I/O) can survive SIGKILL for long; we say so
 // rather than hold the lock forever.
 const treeKillWait = 5 * time.Second
-
-// members returns the pids of the tree's processes that are still running
-// (zombies excluded), the child first when it runs. It remembers every
-// member it finds, for when their parents exit.
-func (p *Process) members() []int {
-	p.treeMu.Lock()
-	defer p.treeMu.Unlock()
-	self := os.Getpid()
-	var out []int
-	p.visited = map[int]bool{}
-	var walk func(pid int)
-	walk = func(pid int) {
-		p.seen[pid] = true
-		p.visited[pid] = true
-		if st := proctree.State(pid); st != 0 && st != 'Z' && st != 'X' {
-			out = append(out, pid)
-		}
-		for _, c := range children(pid) {
-			walk(c)
-		}
-	}
-	for _, c := range children(self) {
-		if c != p.guardianPid() {
-			// Every child counts for treeGone, member or not: a zombie's
-			// environment is empty, so a member that died before it was
-			// first seen does not look like one.
-			p.visited[c] = true
-		}
-		switch {
-		case c == p.guardianPid():
-		case c == p.pid, p.seen[c], proctree.HasMarker(c, p.marker):
-			walk(c)
-		case p.marker != "" && proctree.Anonymous(c):
-			// A child of ours with no environment to show: one in the
-			// middle of an exec, whose marker is not readable yet, or
-			// one started with a scrubbed environment. Only the tree
-			// leaves orphans to us, so it belongs to it.
-			walk(c)
-		}
-	}
-	return out
-}
 
 // treeGone reports whether nothing of the tree runs. One walk that finds
 // only zombies is not proof: a process that forks and exits between our

@@ -1,3 +1,5 @@
+//go:build linux
+
 package runner_test
 
 // These tests run the whole of locked-run's child handling in real

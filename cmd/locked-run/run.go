@@ -104,6 +104,12 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 	return o, nil
 }
 
+// maxShortLeases is how many leases in a row may run short between being
+// granted and the command's start before the run gives up: each is given
+// back and taken again, and a machine that keeps starving us that long will
+// not start the command safely.
+const maxShortLeases = 3
+
 // nestedOnOwnKey refuses a run started under another locked-run that would
 // wait for its parent's own lock. The parent hands its command LOCKED_RUN_KEY
 // and LOCKED_RUN_TABLE, which are also the variables of --key and --table,
@@ -207,12 +213,19 @@ func runMain(c *cli.Context, child []string) error {
 	if !o.backend.local {
 		env = append(env, "LOCKED_RUN_TABLE="+o.backend.table)
 	}
-	return sup.runChild(ctx, lease, runner.Config{
+	cfg := runner.Config{
 		Args: child, Env: env, KillAfter: o.timing.KillAfter, Logger: logger.Named("runner"),
 		// The owner id is unique to this run: what carries it in its
 		// environment belongs to this run's tree.
 		Marker: "LOCKED_RUN_OWNER=" + lease.Owner(),
-	})
+	}
+	if f := lease.File(); f != nil {
+		// A host-local lock is freed by the kernel the moment this process
+		// dies; held by the guardian too, it lasts until the guardian has
+		// killed what the command left running after a SIGKILL of ours.
+		cfg.Hold = []*os.File{f}
+	}
+	return sup.runChild(ctx, lease, cfg)
 }
 
 // supervisor routes the signals locked-run receives: to the wait while the
@@ -298,13 +311,18 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 	}
 	start := time.Now()
 	lease, err := locker.Acquire(waitCtx, o.key, opts)
-	for err == nil && lease.Remaining() < o.timing.Heartbeat && s.interrupted() == 0 {
+	for tries := 1; err == nil && lease.Remaining() < o.timing.Heartbeat && s.interrupted() == 0; tries++ {
 		// Never start the child on a lease about to run out (we were
 		// stopped or starved since it was granted): give it back and
-		// take it again.
+		// take it again, a few times at most, as lock does.
+		left := lease.Remaining()
 		rctx, rcancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		_ = lease.Release(rctx)
 		rcancel()
+		if tries == maxShortLeases {
+			lease, err = nil, fmt.Errorf("acquire %q: %w", o.key, &lock.SlowStoreError{Left: left, Heartbeat: o.timing.Heartbeat, Tries: tries})
+			break
+		}
 		logger.Debug("lease ran short before the command started; acquiring again")
 		lease, err = locker.Acquire(waitCtx, o.key, opts)
 	}

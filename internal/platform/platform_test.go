@@ -48,8 +48,8 @@ func goFiles(t *testing.T, goos, pkg string) []string {
 }
 
 // The platform files of each package, by GOOS: each must be selected on
-// its platform and on no other. runner/ and signals/ join this table with
-// their darwin port.
+// its platform and on no other. Every file of these packages that has a
+// build constraint or an OS suffix must be listed (TestEveryPlatformFileIsListed).
 var platformFiles = []struct {
 	pkg   string
 	file  string
@@ -58,11 +58,48 @@ var platformFiles = []struct {
 	{"./internal/platform", "unsupported.go", []string{"windows", "plan9", "freebsd"}},
 	{"./lock", "local.go", []string{"linux", "darwin"}},
 	{"./lock", "platform.go", allOS},
+	{"./lock", "clock_linux.go", []string{"linux"}},
+	{"./lock", "clock_darwin.go", []string{"darwin"}},
+	{"./lock", "clock_other.go", []string{"windows", "plan9", "freebsd"}},
+	{"./lock", "localdir_linux.go", []string{"linux"}},
+	{"./lock", "localdir_other.go", []string{"darwin", "windows", "plan9", "freebsd"}},
 	{"./internal/ddblocal", "procattr_linux.go", []string{"linux"}},
 	{"./internal/ddblocal", "procattr_darwin.go", []string{"darwin"}},
 	{"./internal/ddblocal", "platform.go", allOS},
 	{"./cmd/locked-run", "platform.go", allOS},
+	{"./cmd/locked-run", "main.go", allOS},  // !locked_run_gendocs
+	{"./cmd/locked-run", "gendocs.go", nil}, // only with -tags locked_run_gendocs (make man)
+
+	// The runner's port: shared Unix code, then each platform's own.
+	{"./runner", "platform.go", allOS},
+	{"./runner", "doc.go", allOS},
+	{"./runner", "runner.go", unix},
+	{"./runner", "guardian.go", unix},
+	{"./runner", "tree.go", unix},
+	{"./runner", "jobs.go", unix},
+	{"./runner", "stop.go", unix},
+	{"./runner", "errors.go", unix},
+	{"./runner", "treewalk.go", unix},
+	{"./runner", "proc_linux.go", []string{"linux"}},
+	{"./runner", "tree_linux.go", []string{"linux"}},
+	{"./runner", "proc_darwin.go", []string{"darwin"}},
+	{"./runner", "tree_darwin.go", []string{"darwin"}},
+	{"./internal/proctree", "platform.go", allOS},
+	{"./internal/proctree", "guardian.go", unix},
+	{"./internal/proctree", "proc.go", unix},
+	{"./internal/proctree", "proc_linux.go", []string{"linux"}},
+	{"./internal/proctree", "proc_darwin.go", []string{"darwin"}},
+	{"./internal/sigaction", "platform.go", allOS},
+	{"./internal/sigaction", "sigaction_linux.go", []string{"linux"}},
+	{"./internal/sigaction", "sigaction_other.go", []string{"darwin"}},
+	{"./signals", "platform.go", allOS},
+	{"./signals", "signals.go", unix},
+	{"./signals/early", "platform.go", allOS},
+	{"./signals/early", "early.go", unix},
 }
+
+// unix are the supported platforms.
+var unix = []string{"linux", "darwin"}
 
 var allOS = []string{"linux", "darwin", "windows", "plan9", "freebsd"}
 
@@ -81,6 +118,33 @@ func TestBuildTagsSelectThePlatformFiles(t *testing.T) {
 	}
 }
 
+// Every file with a build constraint or an OS suffix in a package of the
+// table is in the table: a platform file added later is checked too.
+func TestEveryPlatformFileIsListed(t *testing.T) {
+	listed := map[string]bool{}
+	var pkgs []string
+	for _, pf := range platformFiles {
+		if !slices.Contains(pkgs, pf.pkg) {
+			pkgs = append(pkgs, pf.pkg)
+		}
+		listed[pf.pkg+"/"+pf.file] = true
+	}
+	for i, line := range goList(t, "linux", "{{.Dir}} {{join .GoFiles \" \"}} {{join .IgnoredGoFiles \" \"}}", pkgs...) {
+		fields := strings.Fields(line)
+		for _, name := range fields[1:] {
+			b, err := os.ReadFile(filepath.Join(fields[0], name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			constrained := strings.HasPrefix(string(b), "//go:build ") ||
+				strings.HasSuffix(name, "_linux.go") || strings.HasSuffix(name, "_darwin.go")
+			if constrained && !listed[pkgs[i]+"/"+name] {
+				t.Errorf("%s/%s has a build constraint but is not in platformFiles", pkgs[i], name)
+			}
+		}
+	}
+}
+
 // On darwin every package of the module loads (imports resolve, no package
 // is left without files), so what remains is compiling: `make cross`.
 func TestEveryPackageLoadsOnDarwin(t *testing.T) {
@@ -94,7 +158,7 @@ func TestEveryPackageLoadsOnDarwin(t *testing.T) {
 // On an unsupported OS, the packages that carry the guard load without Unix
 // imports, so the build's one error is the guard's message.
 func TestUnsupportedOSFailsWithOneMessage(t *testing.T) {
-	pkgs := []string{"./lock", "./internal/ddblocal"}
+	pkgs := []string{"./lock", "./internal/ddblocal", "./runner", "./signals/...", "./internal/proctree", "./internal/sigaction", "./cmd/locked-run"}
 	for _, goos := range []string{"windows", "plan9"} {
 		for _, line := range goList(t, goos, "{{.ImportPath}} {{join .Deps \" \"}}", pkgs...) {
 			path, deps, _ := strings.Cut(line, " ")
@@ -122,31 +186,6 @@ func TestUnsupportedOSFailsWithOneMessage(t *testing.T) {
 		}
 		if len(errs) != 1 || !strings.Contains(errs[0], "locked_run_builds_only_on_linux_and_darwin__see_README_Platforms") {
 			t.Errorf("GOOS=%s go build: want one error naming the supported platforms, got:\n%s", goos, out)
-		}
-	}
-}
-
-// The packages ported so far build for every supported target, and the
-// command for both Linux targets: the part of `make cross` that passes
-// before runner/ and signals/ are ported to darwin. (When they are, `make
-// cross` in `make test` covers this and more.)
-func TestPortedPackagesBuildForEveryTarget(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cross-compiles")
-	}
-	for _, target := range []string{"linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64"} {
-		goos, goarch, _ := strings.Cut(target, "/")
-		cmds := [][]string{{"vet", "./lock/...", "./internal/..."}}
-		if goos == "linux" {
-			cmds = append(cmds, []string{"build", "-tags", "urfave_cli_no_docs", "-o", os.DevNull, "./cmd/locked-run"})
-		}
-		for _, args := range cmds {
-			cmd := exec.Command("go", args...)
-			cmd.Dir = repoRoot(t)
-			cmd.Env = append(cmd.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Errorf("GOOS=%s GOARCH=%s go %s: %v\n%s", goos, goarch, strings.Join(args, " "), err, out)
-			}
 		}
 	}
 }

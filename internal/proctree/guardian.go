@@ -1,3 +1,5 @@
+//go:build linux || darwin
+
 package proctree
 
 import (
@@ -130,7 +132,9 @@ const killDeadline = 900 * time.Millisecond
 // marker, sweeping again until a sweep finds none.
 func killMarked(marker string, child int) {
 	if child > 0 {
-		syscall.Kill(child, syscall.SIGKILL) //nolint:errcheck // usually already dead of the parent-death signal
+		// On Linux usually already dead of the parent-death signal; on
+		// macOS, which has none, this is what kills it.
+		syscall.Kill(child, syscall.SIGKILL) //nolint:errcheck // it may be gone
 	}
 	if marker == "" {
 		return

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
+	"os/signal"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -83,12 +85,80 @@ func All() []int {
 	return out
 }
 
-// readDeferred has no signalfd to read from on macOS (kqueue's
-// EVFILT_SIGNAL would be the equivalent); the guardian then catches the
-// deferred signals like the others, so one that arrives while it starts acts
-// on it as on the rest of the group.
+// Table returns every process, from one kern.proc.all read (sysctl(3):
+// KERN_PROC_ALL, an array of struct kinfo_proc).
+func Table() []Proc {
+	kps, err := unix.SysctlKinfoProcSlice("kern.proc.all")
+	if err != nil {
+		return nil
+	}
+	out := make([]Proc, 0, len(kps))
+	for _, kp := range kps {
+		st := byte('R')
+		switch kp.Proc.P_stat {
+		case sStop:
+			st = 'T'
+		case sZomb:
+			st = 'Z'
+		}
+		out = append(out, Proc{
+			Pid:   int(kp.Proc.P_pid),
+			Ppid:  int(kp.Eproc.Ppid),
+			Pgid:  int(kp.Eproc.Pgid),
+			Uid:   kp.Eproc.Ucred.Uid,
+			State: st,
+		})
+	}
+	return out
+}
+
+// readDeferred reports, from a goroutine, each of sigs sent to the
+// guardian, through a kqueue. macOS has no signalfd, and the guardian
+// cannot start with sigs blocked (see runner's proc_darwin.go), so they are
+// ignored instead: kqueue(2) says EVFILT_SIGNAL "will record all attempts
+// to deliver a signal to a process, even if the signal has been marked as
+// SIG_IGN", and that it sets EV_CLEAR, so each wake-up is news. The
+// filter is registered before the signals are ignored, so none falls in
+// between; one that arrives before this runs acts on the guardian as on
+// the rest of the group.
 func readDeferred(sigs []syscall.Signal, report func(syscall.Signal)) error {
-	return errors.New("not on this system")
+	kq, err := unix.Kqueue()
+	if err != nil {
+		return err
+	}
+	unix.CloseOnExec(kq)
+	changes := make([]unix.Kevent_t, len(sigs))
+	for i, sig := range sigs {
+		unix.SetKevent(&changes[i], int(sig), unix.EVFILT_SIGNAL, unix.EV_ADD)
+	}
+	if _, err := unix.Kevent(kq, changes, nil, nil); err != nil {
+		unix.Close(kq)
+		return err
+	}
+	ignore := make([]os.Signal, len(sigs))
+	for i, sig := range sigs {
+		ignore[i] = sig
+	}
+	signal.Ignore(ignore...)
+	go func() {
+		events := make([]unix.Kevent_t, len(sigs))
+		for {
+			n, err := unix.Kevent(kq, nil, events, nil)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil {
+				return
+			}
+			// Data counts the attempts since the last read; they are
+			// reported as one, as a pending signal is on Linux (and as
+			// locked-run's own copies coalesce).
+			for _, ev := range events[:n] {
+				report(syscall.Signal(ev.Ident))
+			}
+		}
+	}()
+	return nil
 }
 
 // Anonymous reports whether pid runs with no environment that can be read.

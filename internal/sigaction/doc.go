@@ -6,6 +6,8 @@
 //
 // It is shared by signals (dying of the child's signal) and runner (stopping
 // together with the child), which must not import each other. Only Linux on
-// amd64 and arm64 has the raw implementation; elsewhere Stop falls back to
-// SIGSTOP and Die to exiting 128+N, which a later port replaces.
+// amd64 and arm64 has the raw implementation; elsewhere (macOS, where
+// x/sys/unix has no sigaction without cgo) Stop falls back to SIGSTOP and
+// Die to exiting 128+N when the runtime keeps its handler (README,
+// Platforms).
 package sigaction

@@ -1,3 +1,5 @@
+//go:build linux || darwin
+
 // Package early catches locked-run's signals as soon as the program's own
 // code runs. A program imports it for its side effect; it depends on
 // nothing but the standard library's os/signal, so its init runs right after
