@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/locked-run/locked-run/signals/early"
 )
 
 // completionShells are the shells `locked-run completion` writes for.
@@ -30,6 +32,7 @@ func completionCommand() *cli.Command {
    fish:  locked-run completion fish | source
           locked-run completion fish > ~/.config/fish/completions/locked-run.fish`,
 		Action: func(c *cli.Context) error {
+			early.DefaultPipe() // a script printer, read by pipelines
 			if c.Args().Len() != 1 {
 				return usagef("completion: name one shell: bash, zsh or fish")
 			}

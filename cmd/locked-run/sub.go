@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/locked-run/locked-run/lock"
+	"github.com/locked-run/locked-run/signals/early"
 )
 
 // requestTimeout bounds a subcommand's whole conversation with DynamoDB.
@@ -21,6 +22,10 @@ const requestTimeout = 30 * time.Second
 // subcommandSetup parses what every subcommand needs: logger, backend,
 // and (when needKey) the key.
 func subcommandSetup(c *cli.Context, needKey bool) (lock.Locker, string, hclog.Logger, error) {
+	// What a subcommand prints is read by pipelines that may stop
+	// reading early; only the run, whose command must survive our own
+	// broken pipe, keeps SIGPIPE caught.
+	early.DefaultPipe()
 	logger, err := newLogger(c)
 	if err != nil {
 		return nil, "", nil, err

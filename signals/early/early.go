@@ -78,3 +78,9 @@ func Caught() (c <-chan os.Signal, release func()) {
 	ch = nil
 	return mine, func() { signal.Stop(mine) }
 }
+
+// DefaultPipe stops catching SIGPIPE: a write to a closed stdout or stderr
+// kills the program by SIGPIPE again, silently, as it does any Unix filter.
+// A command whose job is to print (status, list) calls it, so that
+// `locked-run status | grep -q held` ends quietly when grep has seen enough.
+func DefaultPipe() { signal.Reset(syscall.SIGPIPE) }
