@@ -156,17 +156,7 @@ func benchLocalEnv(dir string) []string {
 // non-zero exit fails the benchmark.
 func benchRun(b *testing.B, env []string, name string, args ...string) time.Duration {
 	b.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = env
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	start := time.Now()
-	err := cmd.Run()
-	d := time.Since(start)
-	if err != nil {
-		b.Fatalf("%s %q: %v\n%s", name, args, err, stderr.String())
-	}
-	return d
+	return measure(b, env, name, args...).wall
 }
 
 // benchStart starts a command in the background; it is killed when the
