@@ -465,7 +465,7 @@ func (a *acquisition) notify(holder Record, now time.Time) {
 	default:
 		return
 	}
-	a.opts.OnWait(holder, now.Sub(a.start))
+	a.opts.OnWait(Wait{Record: holder, Waited: now.Sub(a.start)})
 }
 
 // ctxErr wraps the error of a done context.

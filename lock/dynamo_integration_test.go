@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -247,7 +248,8 @@ func TestDynamoLocalTakeover(t *testing.T) {
 	var firstSeen time.Time
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := waiter.Acquire(ctx, "takeover", AcquireOptions{OnWait: func(h Record, _ time.Duration) {
+	b, err := waiter.Acquire(ctx, "takeover", AcquireOptions{OnWait: func(w Wait) {
+		h := w.Record
 		if firstSeen.IsZero() {
 			firstSeen = time.Now()
 			if h.Owner != a.Owner() {
@@ -340,7 +342,7 @@ func TestDynamoLocalLoss(t *testing.T) {
 			if err := release(t, l); !errors.Is(err, ErrLost) {
 				t.Errorf("Release = %v, want ErrLost", err)
 			}
-			if after := e.status(t, "loss"); after != before {
+			if after := e.status(t, "loss"); !reflect.DeepEqual(after, before) {
 				t.Errorf("release changed another owner's item: %+v -> %+v", before, after)
 			}
 		})
@@ -667,7 +669,7 @@ func TestDynamoLocalPickup(t *testing.T) {
 		}
 		got := make(chan result, 1)
 		go func() {
-			l, err := waiter.Acquire(context.Background(), "pickup", AcquireOptions{OnWait: func(Record, time.Duration) {
+			l, err := waiter.Acquire(context.Background(), "pickup", AcquireOptions{OnWait: func(Wait) {
 				once.Do(func() { close(waiting) })
 			}})
 			got <- result{l, time.Now(), err}

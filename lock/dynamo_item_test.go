@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"syscall"
 	"testing"
 	"time"
@@ -76,7 +77,7 @@ func TestDecodeRecord(t *testing.T) {
 				t.Fatalf("decodeRecord: %v", err)
 			case tt.wantErr == errAny && err == nil, tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
 				t.Fatalf("decodeRecord = %+v, %v; want error %v", got, err, tt.wantErr)
-			case tt.wantErr == nil && got != tt.want:
+			case tt.wantErr == nil && !reflect.DeepEqual(got, tt.want):
 				t.Fatalf("decodeRecord =\n %+v\nwant\n %+v", got, tt.want)
 			}
 		})

@@ -548,7 +548,8 @@ func TestDynamoWaiting(t *testing.T) {
 		defer cancel()
 		var waited []time.Duration
 		var holders []string
-		a := goAcquire(ctx, d, "deploy", AcquireOptions{Progress: time.Second, OnWait: func(h Record, w time.Duration) {
+		a := goAcquire(ctx, d, "deploy", AcquireOptions{Progress: time.Second, OnWait: func(wt Wait) {
+			h, w := wt.Record, wt.Waited
 			waited = append(waited, w)
 			holders = append(holders, h.Owner+" "+h.Host)
 		}})

@@ -96,3 +96,29 @@ func (e *SlowStoreError) Error() string {
 
 // Is reports whether target is ErrInvalidConfig.
 func (e *SlowStoreError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// A MaxHoldersError means the key is in use with another --max-holders N
+// than the caller's: every holder of a key must agree on N.
+type MaxHoldersError struct {
+	Key string
+	// InForce is the N the key's holders or waiters use; zero means any
+	// number of shared holders (--shared without --max-holders).
+	InForce int
+	// Asked is the caller's N, zero when it gave none.
+	Asked int
+}
+
+func (e *MaxHoldersError) Error() string {
+	inForce := "--shared without --max-holders"
+	if e.InForce > 0 {
+		inForce = fmt.Sprintf("--max-holders %d", e.InForce)
+	}
+	asked := "none"
+	if e.Asked > 0 {
+		asked = fmt.Sprintf("%d", e.Asked)
+	}
+	return fmt.Sprintf("key %q is in use with %s (this run asked for --max-holders %s); every run on a key must give the same N", e.Key, inForce, asked)
+}
+
+// Is makes a MaxHoldersError match ErrInvalidConfig: it is the caller's to fix.
+func (e *MaxHoldersError) Is(target error) bool { return target == ErrInvalidConfig }

@@ -53,8 +53,36 @@ type AcquireOptions struct {
 
 	// OnWait, if not nil, is called from Acquire's goroutine when it first
 	// finds the key held and then every Progress while it still waits,
-	// with the holder last seen and how long Acquire has waited.
-	OnWait func(holder Record, waited time.Duration)
+	// with the key's record last seen, this caller's place in the line and
+	// how long Acquire has waited.
+	OnWait func(w Wait)
+
+	// Shared makes this a shared holder (flock -s): shared holders hold
+	// the key together, never with an exclusive one. A caller with
+	// MaxHolders > 1 is a shared holder too.
+	Shared bool
+
+	// MaxHolders is the N of a semaphore: at most N shared holders at
+	// once. Zero means not given: an exclusive holder without Shared, any
+	// number of shared ones with it. Every caller that gives it must agree
+	// with the N in force on the key while it has holders or waiters that
+	// share it; one that does not gets a *MaxHoldersError.
+	MaxHolders int
+}
+
+// IsShared reports whether opts ask for a shared hold: Shared, or a
+// semaphore of more than one holder.
+func (o AcquireOptions) IsShared() bool { return o.Shared || o.MaxHolders > 1 }
+
+// Wait is what OnWait is told while a caller waits.
+type Wait struct {
+	// Record is the key's record last seen: its holders and its line.
+	Record Record
+	// Position is this caller's place in the line, from 1 (next to
+	// acquire); zero when it is not in the line (NoWait never queues).
+	Position int
+	// Waited is how long Acquire has waited so far.
+	Waited time.Duration
 }
 
 // A Lease is a held lock. It stays held until Release is called or Lost is

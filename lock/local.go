@@ -305,7 +305,7 @@ func (l *Local) Acquire(ctx context.Context, key string, opts AcquireOptions) (*
 			start = now
 		}
 		if opts.OnWait != nil && (!waiting || opts.Progress > 0 && !now.Before(nextProgress)) {
-			opts.OnWait(holder.record(), now.Sub(start))
+			opts.OnWait(Wait{Record: holder.record(), Waited: now.Sub(start)})
 			nextProgress = now.Add(opts.Progress)
 		}
 		waiting = true

@@ -230,7 +230,8 @@ func TestLocal(t *testing.T) {
 		var calls []time.Duration
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
-		_, err := l.Acquire(ctx, "k", AcquireOptions{Progress: 50 * time.Millisecond, OnWait: func(h Record, waited time.Duration) {
+		_, err := l.Acquire(ctx, "k", AcquireOptions{Progress: 50 * time.Millisecond, OnWait: func(w Wait) {
+			h, waited := w.Record, w.Waited
 			if h.Owner != held.Owner() {
 				t.Errorf("OnWait holder %q, want %q", h.Owner, held.Owner())
 			}

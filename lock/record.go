@@ -47,6 +47,48 @@ type Record struct {
 	// Token is the fencing token of the current (or, when free, the last)
 	// acquisition of the key. Zero means never acquired.
 	Token uint64
+
+	// Shared is true when the holder described above holds the key shared
+	// (--shared, or one of --max-holders N > 1).
+	Shared bool
+
+	// Holders lists every holder of the key, the one described above
+	// first; empty when the key is free. Each entry describes one holder
+	// (its own Holders and Line are empty).
+	Holders []Record
+
+	// MaxHolders is the N in force for shared holders (--max-holders),
+	// zero when none is.
+	MaxHolders int
+
+	// Line lists the waiters in the order they will acquire.
+	Line []Waiter
+}
+
+// A Waiter is one entry in a key's line of waiters.
+type Waiter struct {
+	Owner   string
+	Host    string
+	PID     int
+	User    string
+	Command string
+
+	// Shared and MaxHolders are what the waiter asked for.
+	Shared     bool
+	MaxHolders int
+
+	// Joined and Heartbeat are the waiter's wall-clock times of joining
+	// the line and of its last sign of life; for people to read.
+	Joined    time.Time
+	Heartbeat time.Time
+
+	// Lease is how long its entry survives unchanged before other waiters
+	// remove it; HeartbeatEvery how often it said it refreshes it.
+	Lease          time.Duration
+	HeartbeatEvery time.Duration
+
+	// Version changes at every refresh of the entry.
+	Version string
 }
 
 // Held reports whether the record names an owner.

@@ -302,11 +302,12 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 		NoWait:   o.noWait,
 		Timeout:  o.timeout,
 		Progress: o.progress,
-		OnWait: func(h lock.Record, waited time.Duration) {
+		OnWait: func(w lock.Wait) {
 			settleMemory()
+			h := w.Record
 			lastHolder = h
 			logger.Info("waiting for lock", "key", o.key, "owner", h.Owner, "host", h.Host, "pid", h.PID,
-				"command", h.Command, "since", since(h.Acquired), "waited", describeDuration(waited))
+				"command", h.Command, "since", since(h.Acquired), "waited", describeDuration(w.Waited))
 		},
 	}
 	start := time.Now()
