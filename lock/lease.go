@@ -70,6 +70,11 @@ type AcquireOptions struct {
 	MaxHolders int
 }
 
+// MaxHoldersLimit is the largest MaxHolders accepted: every shared holder
+// is an entry of the key's item, which must stay well below DynamoDB's
+// 400 KB item limit.
+const MaxHoldersLimit = 100
+
 // IsShared reports whether opts ask for a shared hold: Shared, or a
 // semaphore of more than one holder.
 func (o AcquireOptions) IsShared() bool { return o.Shared || o.MaxHolders > 1 }

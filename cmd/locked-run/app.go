@@ -110,6 +110,8 @@ const (
 	flagConflict   = "conflict-exit-code"
 	flagKillAfter  = "kill-after"
 	flagProgress   = "progress"
+	flagShared     = "shared"
+	flagMaxHolders = "max-holders"
 	categoryLock   = "Lock"
 	categoryWhere  = "Where the lock lives"
 	categoryOutput = "Output"
@@ -153,6 +155,8 @@ func mainFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagNoWait, Aliases: []string{"n"}, Usage: "do not wait when the lock is held (a holder that looks crashed is watched for up to one lease, then taken over)", Category: categoryLock},
 		&cli.StringFlag{Name: flagTimeout, Aliases: []string{"w"}, Usage: "give up waiting after `D` (default: wait forever; 0: do not wait)", EnvVars: []string{"LOCKED_RUN_TIMEOUT"}, Category: categoryLock},
 		&cli.StringFlag{Name: flagPoll, Usage: "how often (`D`) a waiter looks again, jittered ±50% (DynamoDB)", Value: "200ms", Category: categoryLock},
+		&cli.BoolFlag{Name: flagShared, Usage: "hold the lock shared, with other --shared holders, never with an exclusive one (flock -s)", Category: categoryLock},
+		&cli.IntFlag{Name: flagMaxHolders, Usage: "a semaphore: at most `N` holders of the key at once; every run on the key must give the same N", Category: categoryLock},
 		&cli.IntFlag{Name: flagConflict, Aliases: []string{"E"}, Usage: "exit status `N` when the lock was not acquired", Value: exitConflict, Category: categoryLock},
 		&cli.StringFlag{Name: flagKillAfter, Usage: "grace `D` between SIGTERM and SIGKILL when locked-run stops the command", Value: "10s", Category: categoryChild},
 		&cli.StringFlag{Name: flagProgress, Usage: "while waiting, say who holds the lock every `D`", Value: "30s", Category: categoryOutput},

@@ -30,6 +30,9 @@ type mainOptions struct {
 	progress time.Duration
 	conflict int
 	create   bool
+	shared   bool
+	// maxHolders is --max-holders, zero when not given.
+	maxHolders int
 }
 
 // parseMain validates every option before any AWS call.
@@ -96,6 +99,13 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 	}
 	if c.IsSet(flagTimeout) && o.timeout == 0 {
 		o.noWait = true // --timeout 0: do not wait at all, like flock -w 0
+	}
+	o.shared = c.Bool(flagShared)
+	if c.IsSet(flagMaxHolders) {
+		o.maxHolders = c.Int(flagMaxHolders)
+		if o.maxHolders < 1 || o.maxHolders > lock.MaxHoldersLimit {
+			return o, usagef("--max-holders %d: give a number of holders from 1 to %d", o.maxHolders, lock.MaxHoldersLimit)
+		}
 	}
 	o.create = c.Bool(flagCreate)
 	if o.create && o.backend.local {
@@ -299,9 +309,11 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 	logger.Info("acquiring lock", "key", o.key)
 	var lastHolder lock.Record
 	opts := lock.AcquireOptions{
-		NoWait:   o.noWait,
-		Timeout:  o.timeout,
-		Progress: o.progress,
+		NoWait:     o.noWait,
+		Timeout:    o.timeout,
+		Progress:   o.progress,
+		Shared:     o.shared,
+		MaxHolders: o.maxHolders,
 		OnWait: func(w lock.Wait) {
 			settleMemory()
 			h := w.Record
