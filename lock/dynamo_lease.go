@@ -17,8 +17,8 @@ import (
 // A renewer keeps one DynamoDB lease alive. Its goroutine is started by
 // startLease and stopped, and waited for, by the lease's release.
 type renewer struct {
-	d     *Dynamo
-	lease *Lease
+	d      *Dynamo
+	lease  *Lease
 	key    string
 	owner  string
 	shared bool // a shared holder: its entry in SharedHolders is the lock
