@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -386,6 +388,16 @@ func (d *Dynamo) ForceRelease(ctx context.Context, key string) (Record, error) {
 		if !rec.Held() {
 			return Record{}, fmt.Errorf("release %q: %w", key, ErrNotHeld)
 		}
+		if rec.Shared {
+			broke, err := d.forceReleaseShared(ctx, rec)
+			if err != nil {
+				return Record{}, fmt.Errorf("release %q: %w", key, err)
+			}
+			if broke {
+				return rec, nil
+			}
+			continue
+		}
 		in := &dynamodb.UpdateItemInput{
 			TableName:                           aws.String(d.table),
 			Key:                                 keyOf(key),
@@ -428,6 +440,42 @@ func (d *Dynamo) ForceRelease(ctx context.Context, key string) (Record, error) {
 		}
 	}
 	return Record{}, fmt.Errorf("release %q: the lock changed %d times while being released; try again", key, forceReleaseAttempts)
+}
+
+// forceReleaseShared removes every shared holder of rec with one write,
+// conditional on each one's version as rec shows it. It reports false when
+// the holders changed meanwhile.
+func (d *Dynamo) forceReleaseShared(ctx context.Context, rec Record) (bool, error) {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(d.table),
+		Key:                       keyOf(rec.Key),
+		ExpressionAttributeNames:  names(attrShared, attrRVN, attrOwner),
+		ExpressionAttributeValues: map[string]types.AttributeValue{},
+	}
+	var remove, cond []string
+	for i, h := range rec.Holders {
+		n := "#h" + strconv.Itoa(i)
+		v := ":r" + strconv.Itoa(i)
+		in.ExpressionAttributeNames[n] = h.Owner
+		in.ExpressionAttributeValues[v] = avS(h.Version)
+		remove = append(remove, "#SharedHolders."+n)
+		cond = append(cond, "#SharedHolders."+n+".#RVN = "+v)
+	}
+	in.UpdateExpression = aws.String("REMOVE " + strings.Join(remove, ", "))
+	in.ConditionExpression = aws.String("attribute_not_exists(#Owner) AND " + strings.Join(cond, " AND "))
+	err := d.do(ctx, "release", func(ctx context.Context) error {
+		_, err := d.api.UpdateItem(ctx, in, callOpts)
+		return translate(err, d.table)
+	})
+	var ccf *conditionFailedError
+	switch {
+	case err == nil:
+		d.log.Debug("forced release of shared holders", "key", rec.Key, "holders", len(rec.Holders))
+		return true, nil
+	case errors.As(err, &ccf):
+		return false, nil
+	}
+	return false, err
 }
 
 // releaseLanded reports whether the item in a failed release condition

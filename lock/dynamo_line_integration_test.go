@@ -308,3 +308,71 @@ func TestDynamoLocalOldLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDynamoLocalLongWait: waiters that wait for longer than a lease keep
+// their places (they refresh their entries, so nobody removes them).
+func TestDynamoLocalLongWait(t *testing.T) {
+	e := newITEnv(t)
+	holder := itAcquire(t, e.dynamo(t, e.client(nil), "holder", nil), "long")
+	got := make(chan string, 2)
+	for _, name := range []string{"first", "second"} {
+		d := e.dynamo(t, e.client(nil), name, nil)
+		go func() {
+			l, err := d.Acquire(context.Background(), "long", AcquireOptions{})
+			if err != nil {
+				t.Error(err)
+				got <- "error"
+				return
+			}
+			got <- name
+			_ = release(t, l)
+		}()
+		waitFor(t, 10*time.Second, name+" in line", func() bool {
+			l := e.status(t, "long").Line
+			return len(l) > 0 && l[len(l)-1].Host == name
+		})
+	}
+	end := time.Now().Add(2 * itTiming.Lease)
+	for time.Now().Before(end) {
+		if rec := e.status(t, "long"); len(rec.Line) != 2 || rec.Owner != holder.Owner() {
+			t.Fatalf("while waiting: holder %s, %d in line; want the holder and 2 waiters", rec.Owner, len(rec.Line))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := release(t, holder); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := <-got, <-got; a != "first" || b != "second" {
+		t.Errorf("acquired %s then %s, want first then second", a, b)
+	}
+}
+
+// TestDynamoLocalReleaseShared: release --owner breaks one shared holder,
+// --force all of them.
+func TestDynamoLocalReleaseShared(t *testing.T) {
+	e := newITEnv(t)
+	var holders []*Lease
+	for i := range 3 {
+		l, err := e.dynamo(t, e.client(nil), fmt.Sprintf("r%d", i), nil).Acquire(context.Background(), "brk", AcquireOptions{Shared: true, NoWait: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		holders = append(holders, l)
+	}
+	obs := e.dynamo(t, e.raw, "observer", nil)
+	rec, err := obs.ReleaseOwner(context.Background(), "brk", holders[1].Owner())
+	if err != nil || rec.Owner != holders[1].Owner() {
+		t.Fatalf("ReleaseOwner of a shared holder = %+v, %v", rec, err)
+	}
+	waitClosed(t, holders[1].Lost(), itTiming.Heartbeat+2*time.Second, "Lost of the released shared holder")
+	if isClosed(holders[0].Lost()) || len(e.status(t, "brk").Holders) != 2 {
+		t.Fatalf("ReleaseOwner touched other shared holders")
+	}
+	if _, err := obs.ForceRelease(context.Background(), "brk"); err != nil {
+		t.Fatal(err)
+	}
+	if rec := e.status(t, "brk"); rec.Held() {
+		t.Fatalf("after ForceRelease: %+v", rec)
+	}
+	waitClosed(t, holders[0].Lost(), itTiming.Heartbeat+2*time.Second, "Lost of a force-released shared holder")
+}
