@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -821,13 +822,13 @@ func (p *exprParser) operand() (operand, error) {
 	return func(item map[string]types.AttributeValue) (types.AttributeValue, bool) { return path.get(item) }, nil
 }
 
-// sizeAV is DynamoDB's size(): the length of a string (UTF-8 bytes) or
-// binary, the number of elements of a set, list or map; nothing for other
+// sizeAV is DynamoDB's size(): the length of a string (in UTF-16 code
+// units, as DynamoDB Local counts: "a😀" is 3) or of a binary, the number of elements of a set, list or map; nothing for other
 // types.
 func sizeAV(v types.AttributeValue) (int, bool) {
 	switch v := v.(type) {
 	case *types.AttributeValueMemberS:
-		return len(v.Value), true
+		return len(utf16.Encode([]rune(v.Value))), true
 	case *types.AttributeValueMemberB:
 		return len(v.Value), true
 	case *types.AttributeValueMemberSS:
@@ -914,27 +915,35 @@ func (p *exprParser) unary() (condFn, error) {
 		}
 		return func(i map[string]types.AttributeValue) bool { _, ok := path.get(i); return ok == want }, nil
 	}
+	leftTok := p.peek()
 	left, err := p.operand()
 	if err != nil {
 		return nil, err
 	}
 	switch op := p.next(); {
 	case op == "=" || op == "<>" || op == "<" || op == "<=" || op == ">" || op == ">=":
+		rightTok := p.peek()
 		right, err := p.operand()
 		if err != nil {
 			return nil, err
 		}
+		if op != "=" && op != "<>" {
+			if err := p.orderable(op, leftTok, rightTok); err != nil {
+				return nil, err
+			}
+		}
 		return func(i map[string]types.AttributeValue) bool {
 			a, ok1 := left(i)
 			b, ok2 := right(i)
-			if !ok1 || !ok2 {
-				return false
-			}
 			switch op {
 			case "=":
-				return equalAV(a, b)
+				return ok1 && ok2 && equalAV(a, b)
 			case "<>":
-				return !equalAV(a, b)
+				// The negation of =: true when either side is missing.
+				return !(ok1 && ok2 && equalAV(a, b))
+			}
+			if !ok1 || !ok2 {
+				return false
 			}
 			c, ok := compareAV(a, b)
 			if !ok {
@@ -951,6 +960,7 @@ func (p *exprParser) unary() (condFn, error) {
 			return c >= 0
 		}, nil
 	case strings.EqualFold(op, "BETWEEN"):
+		lowTok := p.peek()
 		low, err := p.operand()
 		if err != nil {
 			return nil, err
@@ -958,8 +968,12 @@ func (p *exprParser) unary() (condFn, error) {
 		if err := p.expect("AND"); err != nil {
 			return nil, err
 		}
+		highTok := p.peek()
 		high, err := p.operand()
 		if err != nil {
+			return nil, err
+		}
+		if err := p.orderable("BETWEEN", leftTok, lowTok, highTok); err != nil {
 			return nil, err
 		}
 		return func(i map[string]types.AttributeValue) bool {
@@ -1010,6 +1024,23 @@ func (p *exprParser) unary() (condFn, error) {
 	default:
 		return nil, validation("Invalid expression: Syntax error; unsupported operator %q", op)
 	}
+}
+
+// orderable fails, as DynamoDB does before it reads the item, when an
+// operand of an ordering comparison is a :value that has no order.
+func (p *exprParser) orderable(op string, toks ...string) error {
+	for _, tok := range toks {
+		switch v := p.values[tok].(type) {
+		case nil, *types.AttributeValueMemberN, *types.AttributeValueMemberS, *types.AttributeValueMemberB:
+		default:
+			t := avType(v)
+			if t == "BOOLEAN" {
+				t = "BOOL"
+			}
+			return validation("Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: %s, operand type: %s", op, t)
+		}
+	}
+	return nil
 }
 
 // parseNum reads a DynamoDB number.
