@@ -860,43 +860,36 @@ func (a *acquisition) giveBack(ctx context.Context, h Record, sentAt time.Time) 
 }
 
 // abandon makes sure that this acquisition leaves nothing behind after it
-// failed: its entry in the line, and, after writes of unknown outcome, any
-// hold of it, wherever it finds them, until abandonWatch after the last
-// such write was sent. It runs on a fresh context: the caller's is usually
-// done.
+// failed: its entry in the line, and, after writes of unknown outcome, its
+// hold, which it removes by owner id until abandonWatch after the last such
+// write was sent. It runs on a fresh context: the caller's is usually done.
 func (a *acquisition) abandon(parent context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
 	defer cancel()
-	until := a.lastUnknown.Add(abandonWatch)
-	if a.unknown == 0 {
-		until = time.Time{}
+	if a.joined {
+		a.d.leaveLine(ctx, a.key, a.owner, a.pos)
 	}
-	pos := a.pos
-	for {
-		item, err := a.d.getItemRetried(ctx, a.key)
-		if err != nil {
+	until := a.lastUnknown.Add(abandonWatch)
+	removed := 0
+	for removed < a.unknown {
+		var (
+			res removal
+			err error
+		)
+		if a.shared {
+			res, err = a.d.removeShared(ctx, a.key, a.owner)
+		} else {
+			res, err = a.d.removeOwner(ctx, a.key, a.owner)
+		}
+		switch {
+		case err != nil && ctx.Err() != nil:
 			a.log.Debug("cleanup of abandoned acquisition failed", "owner", a.owner, "error", err)
 			return
-		}
-		rec, derr := decodeRecord(item)
-		found := false
-		if derr == nil {
-			for _, h := range rec.Holders {
-				if h.Owner == a.owner {
-					found = true
-					a.d.removeHold(ctx, a.key, a.owner, h.Shared)
-				}
-			}
-			for i, w := range rec.Line {
-				if w.Owner == a.owner {
-					found = true
-					pos = i
-					a.d.leaveLine(ctx, a.key, a.owner, pos)
-					break
-				}
-			}
-		}
-		if found {
+		case err != nil && !isTransient(err):
+			a.log.Debug("cleanup of abandoned acquisition failed", "owner", a.owner, "error", err)
+			return
+		case res.removed:
+			removed++
 			a.log.Debug("removed abandoned acquisition", "owner", a.owner)
 			continue
 		}

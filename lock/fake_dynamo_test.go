@@ -369,7 +369,8 @@ func updateKind(in *dynamodb.UpdateItemInput) string {
 	switch {
 	case addToken && setShared:
 		return "shared-acquire"
-	case addToken && strings.Contains(cond, "attribute_not_exists(#LockID)"):
+	case addToken && !condRVN:
+		// a free key, or the head of the line taking it
 		return "acquire"
 	case addToken:
 		return "takeover"
