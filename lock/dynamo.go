@@ -180,7 +180,7 @@ func (d *Dynamo) Acquire(ctx context.Context, key string, opts AcquireOptions) (
 	lease, err := a.run(ctx)
 	switch {
 	case err == nil:
-	case a.unknown > 0:
+	case a.unknown > 0, !a.joinLost.IsZero():
 		a.abandon(ctx)
 	case a.joined && !a.leave(ctx):
 		a.abandon(ctx)

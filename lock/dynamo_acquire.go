@@ -48,7 +48,8 @@ type acquisition struct {
 	// entry as last written, refreshed when the entry was last refreshed
 	// (or joined); pos its index last seen.
 	joined    bool
-	inLine    bool // a view showed this call's entry
+	joinLost  time.Time // send time of the last join whose answer never came
+	inLine    bool      // a view showed this call's entry
 	entryRVN  string
 	refreshed time.Time
 	pos       int
@@ -291,8 +292,11 @@ func (a *acquisition) step(ctx context.Context, act action) (map[string]types.At
 	case ctx.Err() != nil, isTransient(err) && !isConnect(err):
 		// The write may have landed (a request that never connected
 		// cannot have).
-		if act.kind == actAcquire || act.kind == actTakeover {
+		switch act.kind {
+		case actAcquire, actTakeover:
 			a.uncertain(now)
+		case actJoin:
+			a.joinLost = now
 		}
 	}
 	return nil, false, err
@@ -867,7 +871,15 @@ func (a *acquisition) abandon(parent context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
 	defer cancel()
 	if a.joined {
-		a.d.leaveLine(ctx, a.key, a.owner, a.pos)
+		// A join whose answer never came may still land: look for it
+		// until abandonWatch after it was sent.
+		until := a.joinLost.Add(abandonWatch)
+		for pos := a.pos; ; pos = -1 {
+			a.d.leaveLine(ctx, a.key, a.owner, pos)
+			if !a.d.clock.Now().Before(until) || sleep(ctx, a.d.clock, min(a.d.jitter(a.d.timing.Poll), until.Sub(a.d.clock.Now()))) != nil {
+				break
+			}
+		}
 	}
 	until := a.lastUnknown.Add(abandonWatch)
 	removed := 0

@@ -376,3 +376,37 @@ func TestDynamoLocalReleaseShared(t *testing.T) {
 	}
 	waitClosed(t, holders[0].Lost(), itTiming.Heartbeat+2*time.Second, "Lost of a force-released shared holder")
 }
+
+// TestDynamoLocalJoinInFlight: a wait cancelled while its joining write is
+// still on its way leaves no entry, even when that write lands afterwards.
+func TestDynamoLocalJoinInFlight(t *testing.T) {
+	e := newITEnv(t)
+	holder := itAcquire(t, e.dynamo(t, e.client(nil), "holder", nil), "flight")
+	p := e.proxy(t)
+	p.SetLatency(400 * time.Millisecond) // under the request timeout
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.dynamo(t, e.client(p), "late", nil).Acquire(ctx, "flight", AcquireOptions{})
+		done <- err
+	}()
+	// Every request is slow: cancel once the join has reached the
+	// proxy, so that it lands after the wait ended; the cleanup's own
+	// requests then pass at once.
+	waitFor(t, 10*time.Second, "the join sent", func() bool { return p.Stats().Requests["UpdateItem"] >= 2 })
+	p.SetLatency(0)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled wait = %v", err)
+	}
+	landed := time.Now().Add(2 * time.Second)
+	for time.Now().Before(landed) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rec := e.status(t, "flight"); len(rec.Line) != 0 {
+		t.Fatalf("a join in flight at the cancel left %d entries in the line: %+v", len(rec.Line), rec.Line)
+	}
+	if err := release(t, holder); err != nil {
+		t.Fatal(err)
+	}
+}
