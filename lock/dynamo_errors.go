@@ -25,7 +25,7 @@ func (e *ForeignItemError) Error() string {
 	if e.Newer {
 		return fmt.Sprintf("the lock item of key %q was written by a newer locked-run; upgrade this one", e.Key)
 	}
-	return fmt.Sprintf("%s (no %s %q); use another --key", ErrForeignItem, attrSchema, SchemaVersion)
+	return fmt.Sprintf("%s (no locked-run %s); use another --key", ErrForeignItem, attrSchema)
 }
 
 // Is reports whether target is ErrForeignItem or ErrHeld.
