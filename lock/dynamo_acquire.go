@@ -58,6 +58,10 @@ type acquisition struct {
 	// watches, by entryID.
 	watched map[string]*sighting
 
+	// bell wakes this call when a holder on this host releases the key;
+	// opened when it joins the line.
+	bell *doorbell
+
 	// givenBack counts the leases this call took and gave back because
 	// their answers came too late to leave a heartbeat of validity;
 	// lastLeft is what the last of them had left.
@@ -172,8 +176,17 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 				act, wait = action{kind: actRead}, a.d.jitter(a.d.timing.Poll)
 			}
 			if wait > 0 {
-				if err := sleep(ctx, a.d.clock, wait); err != nil {
+				rung, err := a.sleep(ctx, wait)
+				if err != nil {
 					return nil, a.ctxErr(err)
+				}
+				switch {
+				case rung && act.kind == actRead && v.pos == 0:
+					// Released: try to take it at once, without a read;
+					// a refusal brings the item back anyway.
+					act = action{kind: actAcquire, head: true, nonEmpty: a.shared && v.excl == nil && len(v.shared) > 0}
+				case rung:
+					act = action{kind: actRead}
 				}
 			}
 		}
@@ -209,7 +222,8 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 		case errors.As(err, &ccf) && ccf.ItemKnown:
 			item, exists, err = ccf.Item, len(ccf.Item) > 0, nil
 			if act.kind == actAcquire || act.kind == actTakeover {
-				refused = &act
+				r := act
+				refused = &r
 			}
 		case errors.As(err, &ccf):
 			// No item came back: there is none, or the endpoint does not
@@ -262,6 +276,24 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 	}
 }
 
+// sleep waits d, or until ctx is done, or until the doorbell rings; it
+// reports whether it rang.
+func (a *acquisition) sleep(ctx context.Context, d time.Duration) (bool, error) {
+	if a.bell == nil {
+		return false, sleep(ctx, a.d.clock, d)
+	}
+	t := a.d.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-t.C():
+		return false, nil
+	case <-a.bell.C():
+		return true, nil
+	}
+}
+
 // step sends the request of act and returns the item it answered with
 // (the new item of a write, ALL_NEW) and whether it exists.
 func (a *acquisition) step(ctx context.Context, act action) (map[string]types.AttributeValue, bool, error) {
@@ -276,6 +308,9 @@ func (a *acquisition) step(ctx context.Context, act action) (map[string]types.At
 		a.sent[rvn] = now
 	case actJoin:
 		a.joined, a.entryRVN = true, rvn
+		if a.bell == nil {
+			a.bell = openDoorbell(a.owner)
+		}
 	}
 	callCtx, cancel := context.WithTimeout(ctx, a.d.reqTimeout)
 	out, err := a.d.api.UpdateItem(callCtx, in, callOpts)
@@ -540,9 +575,11 @@ func (a *acquisition) blocks(v view, s *sighting) bool {
 
 // rank is how many Poll intervals a waiter at its place in v sleeps between
 // reads: 1 for those that could take the key next (the head of the line,
-// and the shared waiters right behind a shared head), then one more for
-// each place further back, so that a key's read rate grows with the
-// logarithm of its waiters (the sum of 1/rank).
+// and the shared waiters right behind a shared head) and for the one right
+// behind them, which is next once the head has taken the key (a short hold
+// would otherwise wait for its slower poll), then one more for each place
+// further back, so that a key's read rate grows with the logarithm of its
+// waiters (the sum of 1/rank).
 func (a *acquisition) rank(v view) int {
 	if v.pos <= 0 {
 		return 1
@@ -553,10 +590,7 @@ func (a *acquisition) rank(v view) int {
 			lead++
 		}
 	}
-	if v.pos < lead {
-		return 1
-	}
-	return v.pos - lead + 2
+	return max(v.pos-lead+1, 1)
 }
 
 // pastDeadline decides, once the NoWait or Timeout deadline has passed,

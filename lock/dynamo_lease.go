@@ -264,6 +264,7 @@ func (r *renewer) release(ctx context.Context) error {
 			return fmt.Errorf("release %q: %w", r.key, err)
 		case res.removed, res.ambiguous && !res.other.holds(r.owner):
 			r.log.Debug("released", "token", r.lease.Token())
+			ringNext(res.after)
 			return nil
 		default:
 			return fmt.Errorf("release %q: %w: this shared hold was already removed", r.key, ErrLost)
@@ -275,6 +276,7 @@ func (r *renewer) release(ctx context.Context) error {
 		return fmt.Errorf("release %q: %w", r.key, err)
 	case res.removed:
 		r.log.Debug("released", "token", r.lease.Token())
+		ringNext(res.after)
 		return nil
 	case res.ambiguous && (other.Token > r.lease.Token() || !other.Held() && other.Token == r.lease.Token()):
 		// Free, or taken with a greater token, after an attempt whose
@@ -289,5 +291,27 @@ func (r *renewer) release(ctx context.Context) error {
 		return fmt.Errorf("release %q: %w: already released by someone else", r.key, ErrLost)
 	default:
 		return fmt.Errorf("release %q: %w: the lock item was deleted", r.key, ErrLost)
+	}
+}
+
+// ringNext wakes, on this host, the waiters at the front of the line of
+// item that could take the key now: the head, and the shared waiters right
+// behind a shared head.
+func ringNext(item map[string]types.AttributeValue) {
+	if len(item) == 0 {
+		return
+	}
+	rec, err := decodeRecord(item)
+	if err != nil {
+		return
+	}
+	for i, w := range rec.Line {
+		if i > 0 && !(w.Shared || w.MaxHolders > 1) {
+			break
+		}
+		ring(w.Owner)
+		if !(w.Shared || w.MaxHolders > 1) {
+			break
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -408,5 +409,46 @@ func TestDynamoLocalJoinInFlight(t *testing.T) {
 	}
 	if err := release(t, holder); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDynamoLocalDoorbell: on one host, the release wakes the head of the
+// line at once, whatever its poll (Linux).
+func TestDynamoLocalDoorbell(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the doorbell is Linux-only")
+	}
+	e := newITEnv(t)
+	slow := itTiming
+	slow.Poll = 20 * time.Second
+	mk := func(host string) *Dynamo {
+		d, err := NewDynamo(DynamoConfig{Client: e.client(nil), Table: e.table, Timing: slow, Identity: Identity{Host: host, PID: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	holder := itAcquire(t, mk("holder"), "bell")
+	got := make(chan time.Time, 1)
+	go func() {
+		l, err := mk("waiter").Acquire(context.Background(), "bell", AcquireOptions{})
+		if err != nil {
+			t.Error(err)
+			got <- time.Time{}
+			return
+		}
+		got <- time.Now()
+		_ = release(t, l)
+	}()
+	waitFor(t, 10*time.Second, "waiter in line", func() bool { return len(e.status(t, "bell").Line) == 1 })
+	released := time.Now()
+	if err := release(t, holder); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-got:
+		t.Logf("the head took the key %s after the release (poll %s)", at.Sub(released).Round(time.Millisecond), slow.Poll)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the head did not take the key within 5s of the release: no doorbell (poll %s)", slow.Poll)
 	}
 }
