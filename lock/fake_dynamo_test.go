@@ -423,27 +423,46 @@ func (f *fakeTable) applyUpdate(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateI
 	if err != nil {
 		return nil, err
 	}
+	item, out, err := updateItem(f.items[key], key, in, !f.noOld)
+	if err != nil {
+		return nil, err
+	}
+	f.items[key] = item
+	return out, nil
+}
+
+// updateItem is DynamoDB's UpdateItem on key's item old (nil when there is
+// none): it returns the item after and the answer. The expressions are
+// checked first, then the condition, then the update is applied; old is
+// never changed. oldOnFailure says whether a failed condition returns the
+// item when asked to (ReturnValuesOnConditionCheckFailure).
+func updateItem(old map[string]types.AttributeValue, key string, in *dynamodb.UpdateItemInput, oldOnFailure bool) (map[string]types.AttributeValue, *dynamodb.UpdateItemOutput, error) {
 	p := newExprParser(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
 	var cond func(map[string]types.AttributeValue) bool
+	var err error
 	if in.ConditionExpression != nil {
 		if cond, err = p.condition(aws.ToString(in.ConditionExpression)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	upd, err := p.update(aws.ToString(in.UpdateExpression))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := p.allUsed(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	old := f.items[key]
+	switch in.ReturnValues {
+	case types.ReturnValueAllNew, types.ReturnValueAllOld, types.ReturnValueNone, "":
+	default:
+		return nil, nil, validation("fake table: ReturnValues %s not supported", in.ReturnValues)
+	}
 	if cond != nil && !cond(old) {
 		ccf := &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
-		if in.ReturnValuesOnConditionCheckFailure == types.ReturnValuesOnConditionCheckFailureAllOld && !f.noOld {
+		if in.ReturnValuesOnConditionCheckFailure == types.ReturnValuesOnConditionCheckFailureAllOld && oldOnFailure {
 			ccf.Item = cloneItem(old)
 		}
-		return nil, ccf
+		return nil, nil, ccf
 	}
 	base := old
 	if base == nil {
@@ -451,20 +470,16 @@ func (f *fakeTable) applyUpdate(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateI
 	}
 	item, err := upd(base)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	f.items[key] = item
 	out := &dynamodb.UpdateItemOutput{}
 	switch in.ReturnValues {
 	case types.ReturnValueAllNew:
 		out.Attributes = cloneItem(item)
 	case types.ReturnValueAllOld:
 		out.Attributes = cloneItem(old)
-	case types.ReturnValueNone, "":
-	default:
-		return nil, validation("fake table: ReturnValues %s not supported", in.ReturnValues)
 	}
-	return out, nil
+	return item, out, nil
 }
 
 func (f *fakeTable) Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.ScanOutput, err error) {
