@@ -74,7 +74,8 @@ type exprCase struct {
 	// want is "ok", "ccf" (condition failed) or "invalid: " and the part
 	// of the ValidationException's message that matters.
 	want  string
-	after xItem // when ok: the item after, without LockID
+	after xItem  // when ok: the item after, without LockID
+	kind  string // when not empty: what updateKind says of the call
 }
 
 var placeholderRE = regexp.MustCompile(`#[A-Za-z0-9_]+`)
@@ -248,6 +249,27 @@ func TestFakeExpressions(t *testing.T) {
 	}
 }
 
+// TestFakeUpdateKind checks how the fake table names the writes of both
+// layouts, which tests use to script and count calls.
+func TestFakeUpdateKind(t *testing.T) {
+	kinds := map[string]bool{}
+	for _, c := range exprCases() {
+		if c.kind == "" {
+			continue
+		}
+		kinds[c.kind] = true
+		if got := updateKind(c.input(fakeTableName, "k")); got != c.kind {
+			t.Errorf("%s: updateKind %q, want %q", c.name, got, c.kind)
+		}
+	}
+	for _, k := range []string{"acquire", "takeover", "heartbeat", "release", "force", "join", "refresh", "leave", "evict",
+		"shared-acquire", "shared-heartbeat", "shared-release"} {
+		if !kinds[k] {
+			t.Errorf("no case of kind %q", k)
+		}
+	}
+}
+
 // TestFakeExpressionsMatchDynamoDBLocal runs every case against DynamoDB
 // Local: the expectation must hold there, and the fake must end with the
 // same item.
@@ -282,6 +304,62 @@ func TestFakeExpressionsMatchDynamoDBLocal(t *testing.T) {
 	}
 }
 
+// The conditions and updates of DESIGN12 ("v12" and the rest spelt out).
+const (
+	xV12         = "#Schema IN (:v1, :v2)"
+	xTokenOK     = "(attribute_not_exists(#FencingToken) OR #FencingToken < :max)"
+	xNoShared    = "(attribute_not_exists(#SharedHolders) OR size(#SharedHolders) = :zero)"
+	xLineEmpty   = "(attribute_not_exists(#Line) OR size(#Line) = :zero)"
+	xNotOwned    = "attribute_not_exists(#Owner)"
+	xFreeItem    = "attribute_not_exists(#LockID) OR "
+	xFastCommon  = xV12 + " AND " + xNotOwned + " AND " + xLineEmpty + " AND " + xTokenOK
+	xHeadCommon  = xV12 + " AND " + xNotOwned + " AND #Line[0].#Owner = :me AND " + xTokenOK
+	xJoinCond    = "attribute_not_exists(#LockID) OR " + xV12
+	xJoinSet     = "SET #Line = list_append(if_not_exists(#Line, :empty), :meList), #Schema = :v2"
+	xSharedRoomC = "size(#SharedHolders) > :zero AND #MaxHolders = :n AND size(#SharedHolders) < :n"
+
+	xExclusiveFast    = xFreeItem + "(" + xFastCommon + " AND " + xNoShared + ")"
+	xExclusiveSet     = "SET #Schema = :v2, #Owner = :owner, #RVN = :rvn ADD #FencingToken :one"
+	xSharedEmpty      = xFreeItem + "(" + xFastCommon + " AND " + xNoShared + ")"
+	xSharedEmptySet   = "SET #SharedHolders = :mapWithMe, #MaxHolders = :n, #Schema = :v2 ADD #FencingToken :one"
+	xSharedRoom       = xFreeItem + "(" + xFastCommon + " AND " + xSharedRoomC + ")"
+	xSharedRoomSet    = "SET #SharedHolders.#me = :entry, #Schema = :v2 ADD #FencingToken :one"
+	xHeadExclusive    = xHeadCommon + " AND " + xNoShared
+	xHeadExclusiveSet = "SET #Schema = :v2, #Owner = :me REMOVE #Line[0] ADD #FencingToken :one"
+	xHeadShared       = xHeadCommon + " AND size(#SharedHolders) > :zero AND #MaxHolders = :n"
+	xHeadSharedSet    = "SET #SharedHolders.#me = :entry, #Schema = :v2 REMOVE #Line[0] ADD #FencingToken :one"
+)
+
+func xSchemaVals(kv ...any) map[string]types.AttributeValue {
+	m := map[string]types.AttributeValue{":v1": xS("locked-run/1"), ":v2": xS("locked-run/2"),
+		":max": xN("9223372036854775807"), ":zero": xN("0"), ":one": xN("1")}
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1].(types.AttributeValue)
+	}
+	return m
+}
+
+func xExclusiveVals() map[string]types.AttributeValue {
+	return xSchemaVals(":owner", xS("me"), ":rvn", xS("r1"))
+}
+
+func xSharedEmptyVals() map[string]types.AttributeValue {
+	return xSchemaVals(":mapWithMe", xM("me", xHolder("r1")), ":n", xN("2"))
+}
+
+func xSharedRoomVals() map[string]types.AttributeValue {
+	return xSchemaVals(":entry", xHolder("r2"), ":n", xN("2"))
+}
+
+func xHeadVals(me string) map[string]types.AttributeValue {
+	return xSchemaVals(":me", xS(me))
+}
+
+func xJoinVals(me string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{":v1": xS("locked-run/1"), ":v2": xS("locked-run/2"),
+		":empty": xL(), ":meList": xL(xWaiter(me, "r9", false))}
+}
+
 // exprCases are the cases, grouped by what they pin.
 func exprCases() []exprCase {
 	line := xL(xWaiter("w1", "r1", false), xWaiter("w2", "r2", true), xWaiter("w3", "r3", false))
@@ -293,6 +371,111 @@ func exprCases() []exprCase {
 		return m
 	}
 	return []exprCase{
+		// The writes of DESIGN12, as the backend sends them.
+		{name: "exclusive fast path on no item", cond: xExclusiveFast, update: xExclusiveSet, values: xExclusiveVals(),
+			want: "ok", after: xItem{"Schema": xS("locked-run/2"), "Owner": xS("me"), "RVN": xS("r1"), "FencingToken": xN("1")}, kind: "acquire"},
+		{name: "exclusive fast path on a v1 item", item: xItem{"Schema": xS("locked-run/1"), "FencingToken": xN("7")},
+			cond: xExclusiveFast, update: xExclusiveSet, values: xExclusiveVals(),
+			want: "ok", after: xWith("Owner", xS("me"), "RVN", xS("r1"), "FencingToken", xN("8")), kind: "acquire"},
+		{name: "exclusive fast path over empty line and holders", item: xWith("Line", xL(), "SharedHolders", xM(), "MaxHolders", xN("2")),
+			cond: xExclusiveFast, update: xExclusiveSet, values: xExclusiveVals(),
+			want: "ok", after: xWith("Line", xL(), "SharedHolders", xM(), "MaxHolders", xN("2"), "Owner", xS("me"), "RVN", xS("r1"), "FencingToken", xN("8")), kind: "acquire"},
+		{name: "exclusive fast path with a shared holder", item: xWith("SharedHolders", xM("h1", xHolder("r1"))),
+			cond: xExclusiveFast, update: xExclusiveSet, values: xExclusiveVals(), want: "ccf", kind: "acquire"},
+		{name: "exclusive fast path with a line", item: xWith("Line", line),
+			cond: xExclusiveFast, update: xExclusiveSet, values: xExclusiveVals(), want: "ccf", kind: "acquire"},
+		{name: "exclusive fast path on a foreign item", item: xItem{"Digest": xS("d41d8cd9")},
+			cond: xExclusiveFast, update: xExclusiveSet, values: xExclusiveVals(), want: "ccf", kind: "acquire"},
+		{name: "exclusive fast path at the last token", item: xWith("FencingToken", xN("9223372036854775807")),
+			cond: xExclusiveFast, update: xExclusiveSet, values: xExclusiveVals(), want: "ccf", kind: "acquire"},
+		{name: "shared empty form on no item", cond: xSharedEmpty, update: xSharedEmptySet, values: xSharedEmptyVals(),
+			want: "ok", after: xItem{"Schema": xS("locked-run/2"), "SharedHolders": xM("me", xHolder("r1")), "MaxHolders": xN("2"), "FencingToken": xN("1")},
+			kind: "shared-acquire"},
+		{name: "shared empty form over an empty map", item: xWith("SharedHolders", xM(), "MaxHolders", xN("5")),
+			cond: xSharedEmpty, update: xSharedEmptySet, values: xSharedEmptyVals(),
+			want: "ok", after: xWith("SharedHolders", xM("me", xHolder("r1")), "MaxHolders", xN("2"), "FencingToken", xN("8")), kind: "shared-acquire"},
+		{name: "shared empty form beside a holder", item: xWith("SharedHolders", xM("h1", xHolder("r1")), "MaxHolders", xN("2")),
+			cond: xSharedEmpty, update: xSharedEmptySet, values: xSharedEmptyVals(), want: "ccf", kind: "shared-acquire"},
+		{name: "shared empty form beside an exclusive holder", item: xWith("Owner", xS("x")),
+			cond: xSharedEmpty, update: xSharedEmptySet, values: xSharedEmptyVals(), want: "ccf", kind: "shared-acquire"},
+		{name: "shared join form with room", item: xWith("SharedHolders", xM("h1", xHolder("r1")), "MaxHolders", xN("2")),
+			cond: xSharedRoom, update: xSharedRoomSet, names: map[string]string{"#me": "me"}, values: xSharedRoomVals(),
+			want: "ok", after: xWith("SharedHolders", xM("h1", xHolder("r1"), "me", xHolder("r2")), "MaxHolders", xN("2"), "FencingToken", xN("8")),
+			kind: "shared-acquire"},
+		{name: "shared join form when full", item: xWith("SharedHolders", xM("h1", xHolder("r1"), "h2", xHolder("r1")), "MaxHolders", xN("2")),
+			cond: xSharedRoom, update: xSharedRoomSet, names: map[string]string{"#me": "me"}, values: xSharedRoomVals(), want: "ccf"},
+		{name: "shared join form with another N", item: xWith("SharedHolders", xM("h1", xHolder("r1")), "MaxHolders", xN("3")),
+			cond: xSharedRoom, update: xSharedRoomSet, names: map[string]string{"#me": "me"}, values: xSharedRoomVals(), want: "ccf"},
+		{name: "shared join form over an empty map", item: xWith("SharedHolders", xM(), "MaxHolders", xN("2")),
+			cond: xSharedRoom, update: xSharedRoomSet, names: map[string]string{"#me": "me"}, values: xSharedRoomVals(), want: "ccf"},
+		{name: "shared join form without the map", item: xWith(),
+			cond: xSharedRoom, update: xSharedRoomSet, names: map[string]string{"#me": "me"}, values: xSharedRoomVals(), want: "ccf"},
+		// The condition holds on a missing item (attribute_not_exists(#LockID)),
+		// but the update cannot: a ValidationException, not a failed condition.
+		{name: "shared join form on no item", cond: xSharedRoom, update: xSharedRoomSet, names: map[string]string{"#me": "me"},
+			values: xSharedRoomVals(), want: "invalid: The document path provided in the update expression is invalid for update"},
+		{name: "head acquires exclusive", item: xWith("Line", line), cond: xHeadExclusive, update: xHeadExclusiveSet,
+			values: xHeadVals("w1"), want: "ok",
+			after: xWith("Owner", xS("w1"), "FencingToken", xN("8"), "Line", xL(xWaiter("w2", "r2", true), xWaiter("w3", "r3", false))), kind: "acquire"},
+		{name: "second in line cannot acquire", item: xWith("Line", line), cond: xHeadExclusive, update: xHeadExclusiveSet,
+			values: xHeadVals("w2"), want: "ccf"},
+		{name: "head acquires shared", item: xWith("Line", xL(xWaiter("w2", "r2", true)), "SharedHolders", xM("h1", xHolder("r1")), "MaxHolders", xN("0")),
+			cond: xHeadShared, update: xHeadSharedSet, names: map[string]string{"#me": "w2"},
+			values: vals(":v1", xS("locked-run/1"), ":v2", xS("locked-run/2"), ":me", xS("w2"), ":max", xN("9223372036854775807"),
+				":zero", xN("0"), ":n", xN("0"), ":entry", xHolder("r2"), ":one", xN("1")),
+			want: "ok", after: xWith("Line", xL(), "SharedHolders", xM("h1", xHolder("r1"), "w2", xHolder("r2")), "MaxHolders", xN("0"), "FencingToken", xN("8")),
+			kind: "shared-acquire"},
+		{name: "join", item: xWith("Owner", xS("x")), cond: xJoinCond, update: xJoinSet, values: xJoinVals("w9"),
+			want: "ok", after: xWith("Owner", xS("x"), "Line", xL(xWaiter("w9", "r9", false))), kind: "join"},
+		{name: "refresh by index", item: xWith("Line", line), cond: "#Line[2].#Owner = :me",
+			update: "SET #Line[2].#HeartbeatAt = :now, #Line[2].#RVN = :new", values: vals(":me", xS("w3"), ":now", xS("t1"), ":new", xS("r9")),
+			want: "ok", after: xWith("Line", xL(xWaiter("w1", "r1", false), xWaiter("w2", "r2", true),
+				xM("Owner", xS("w3"), "RVN", xS("r9"), "Shared", xBool(false), "MaxHolders", xN("0"), "HeartbeatAt", xS("t1")))),
+			kind: "refresh"},
+		{name: "refresh after a shift", item: xWith("Line", line), cond: "#Line[3].#Owner = :me",
+			update: "SET #Line[3].#HeartbeatAt = :now, #Line[3].#RVN = :new", values: vals(":me", xS("w3"), ":now", xS("t1"), ":new", xS("r9")),
+			want: "ccf", kind: "refresh"},
+		{name: "leave", item: xWith("Line", line), cond: "#Line[1].#Owner = :me", update: "REMOVE #Line[1]",
+			values: vals(":me", xS("w2")), want: "ok", after: xWith("Line", xL(xWaiter("w1", "r1", false), xWaiter("w3", "r3", false))), kind: "leave"},
+		{name: "leave after a shift", item: xWith("Line", xL(xWaiter("w2", "r2", true))), cond: "#Line[1].#Owner = :me", update: "REMOVE #Line[1]",
+			values: vals(":me", xS("w2")), want: "ccf", kind: "leave"},
+		{name: "evict", item: xWith("Line", line), cond: "#Line[0].#Owner = :o AND #Line[0].#RVN = :rvn", update: "REMOVE #Line[0]",
+			values: vals(":o", xS("w1"), ":rvn", xS("r1")), want: "ok", after: xWith("Line", xL(xWaiter("w2", "r2", true), xWaiter("w3", "r3", false))),
+			kind: "evict"},
+		{name: "evict shared holder", item: xWith("SharedHolders", xM("h1", xHolder("r1"))), cond: "#SharedHolders.#o.#RVN = :rvn",
+			update: "REMOVE #SharedHolders.#o", names: map[string]string{"#o": "h1"}, values: vals(":rvn", xS("r1")),
+			want: "ok", after: xWith("SharedHolders", xM()), kind: "evict"},
+		{name: "evict shared holder gone", item: xWith("SharedHolders", xM()), cond: "#SharedHolders.#o.#RVN = :rvn",
+			update: "REMOVE #SharedHolders.#o", names: map[string]string{"#o": "h1"}, values: vals(":rvn", xS("r1")), want: "ccf", kind: "evict"},
+		{name: "shared heartbeat", item: xWith("SharedHolders", xM("me", xHolder("r1"))), cond: "#SharedHolders.#me.#RVN IN (:prev, :next)",
+			update: "SET #SharedHolders.#me.#RVN = :next, #SharedHolders.#me.#HeartbeatAt = :now", names: map[string]string{"#me": "me"},
+			values: vals(":prev", xS("r1"), ":next", xS("r2"), ":now", xS("t1")), want: "ok",
+			after: xWith("SharedHolders", xM("me", xM("Host", xS("h"), "Pid", xN("7"), "RVN", xS("r2"), "HeartbeatAt", xS("t1")))), kind: "shared-heartbeat"},
+		{name: "shared heartbeat after eviction", item: xWith("SharedHolders", xM("h1", xHolder("r1"))), cond: "#SharedHolders.#me.#RVN IN (:prev, :next)",
+			update: "SET #SharedHolders.#me.#RVN = :next, #SharedHolders.#me.#HeartbeatAt = :now", names: map[string]string{"#me": "me"},
+			values: vals(":prev", xS("r1"), ":next", xS("r2"), ":now", xS("t1")), want: "ccf", kind: "shared-heartbeat"},
+		{name: "shared heartbeat without the map", item: xWith(), cond: "#SharedHolders.#me.#RVN IN (:prev, :next)",
+			update: "SET #SharedHolders.#me.#RVN = :next, #SharedHolders.#me.#HeartbeatAt = :now", names: map[string]string{"#me": "me"},
+			values: vals(":prev", xS("r1"), ":next", xS("r2"), ":now", xS("t1")), want: "ccf", kind: "shared-heartbeat"},
+		{name: "shared release", item: xWith("SharedHolders", xM("me", xHolder("r1"), "h1", xHolder("r1"))), cond: "attribute_exists(#SharedHolders.#me)",
+			update: "REMOVE #SharedHolders.#me", names: map[string]string{"#me": "me"},
+			want: "ok", after: xWith("SharedHolders", xM("h1", xHolder("r1"))), kind: "shared-release"},
+		{name: "shared release when gone", item: xWith(), cond: "attribute_exists(#SharedHolders.#me)",
+			update: "REMOVE #SharedHolders.#me", names: map[string]string{"#me": "me"}, want: "ccf", kind: "shared-release"},
+
+		// The writes of layout v1, which updateKind must still tell apart.
+		{name: "v1 heartbeat", item: xWith("Owner", xS("me"), "RVN", xS("r1")), cond: "#Owner = :owner AND #RVN IN (:prev, :next)",
+			update: "SET #RVN = :next, #HeartbeatAt = :now", values: vals(":owner", xS("me"), ":prev", xS("r1"), ":next", xS("r2"), ":now", xS("t1")),
+			want: "ok", after: xWith("Owner", xS("me"), "RVN", xS("r2"), "HeartbeatAt", xS("t1")), kind: "heartbeat"},
+		{name: "v1 release", item: xWith("Owner", xS("me"), "RVN", xS("r1")), cond: "#Owner = :owner",
+			update: "REMOVE #Owner, #RVN", values: vals(":owner", xS("me")), want: "ok", after: xWith(), kind: "release"},
+		{name: "v1 force release", item: xWith("Owner", xS("me"), "RVN", xS("r1")), cond: "#Schema = :schema AND #Owner = :owner AND #RVN = :rvn",
+			update: "REMOVE #Owner, #RVN", values: vals(":schema", xS("locked-run/2"), ":owner", xS("me"), ":rvn", xS("r1")), want: "ok", after: xWith(), kind: "force"},
+		{name: "v1 takeover", item: xWith("Owner", xS("dead"), "RVN", xS("r1")), cond: "#Schema = :schema AND #Owner = :seenOwner AND #RVN = :seenRVN",
+			update: "SET #Owner = :owner, #RVN = :rvn ADD #FencingToken :one",
+			values: vals(":schema", xS("locked-run/2"), ":seenOwner", xS("dead"), ":seenRVN", xS("r1"), ":owner", xS("me"), ":rvn", xS("r2"), ":one", xN("1")),
+			want:   "ok", after: xWith("Owner", xS("me"), "RVN", xS("r2"), "FencingToken", xN("8")), kind: "takeover"},
+
 		// Document paths in conditions.
 		{name: "map key equal", item: xWith("M", xM("a", xS("x"))), cond: "#M.#a = :v", update: "SET #Z = :v",
 			values: vals(":v", xS("x")), want: "ok", after: xWith("M", xM("a", xS("x")), "Z", xS("x"))},

@@ -317,7 +317,7 @@ const (
 // paths its update expression writes (placeholders resolved) and the
 // attributes its condition names:
 //
-//	acquire          ADD FencingToken, condition on attribute_not_exists(#LockID)
+//	acquire          ADD FencingToken, condition on attribute_not_exists(#LockID or #Owner)
 //	takeover         ADD FencingToken, otherwise (exclusive)
 //	shared-acquire   ADD FencingToken and SET SharedHolders or SharedHolders.x
 //	join             SET Line (list_append)
@@ -335,11 +335,17 @@ func updateKind(in *dynamodb.UpdateItemInput) string {
 	if err != nil {
 		return "UpdateItem"
 	}
-	cond := aws.ToString(in.ConditionExpression)
-	condRVN := false
-	for _, tok := range tokenize(cond) {
-		if in.ExpressionAttributeNames[tok] == attrRVN {
+	// condRVN: the condition names RVN; condFree: it asks for no Owner
+	// (or no item), as acquiring writes do and takeovers do not.
+	condRVN, condFree := false, false
+	toks := tokenize(aws.ToString(in.ConditionExpression))
+	for i, tok := range toks {
+		name := in.ExpressionAttributeNames[tok]
+		if name == attrRVN {
 			condRVN = true
+		}
+		if (name == attrOwner || name == attrKey) && i >= 2 && toks[i-1] == "(" && toks[i-2] == "attribute_not_exists" {
+			condFree = true
 		}
 	}
 	var addToken, setShared, setLine, setRVN, removeOwner bool
@@ -369,7 +375,7 @@ func updateKind(in *dynamodb.UpdateItemInput) string {
 	switch {
 	case addToken && setShared:
 		return "shared-acquire"
-	case addToken && strings.Contains(cond, "attribute_not_exists(#LockID)"):
+	case addToken && condFree:
 		return "acquire"
 	case addToken:
 		return "takeover"
