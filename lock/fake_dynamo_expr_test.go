@@ -78,11 +78,11 @@ type exprCase struct {
 	kind  string // when not empty: what updateKind says of the call
 }
 
-var placeholderRE = regexp.MustCompile(`#[A-Za-z0-9_]+`)
+var xPlaceholderRE = regexp.MustCompile(`#[A-Za-z0-9_]+`)
 
 func (c exprCase) input(table, key string) *dynamodb.UpdateItemInput {
 	names := map[string]string{}
-	for _, ph := range placeholderRE.FindAllString(c.cond+" "+c.update, -1) {
+	for _, ph := range xPlaceholderRE.FindAllString(c.cond+" "+c.update, -1) {
 		names[ph] = ph[1:]
 	}
 	for k, v := range c.names {
@@ -105,7 +105,7 @@ func (c exprCase) input(table, key string) *dynamodb.UpdateItemInput {
 	return in
 }
 
-func withKey(item xItem, key string) xItem {
+func xWithKey(item xItem, key string) xItem {
 	if item == nil {
 		return nil
 	}
@@ -124,7 +124,7 @@ type exprOutcome struct {
 	attrs xItem  // ALL_NEW on success, ALL_OLD on a failed condition
 }
 
-func outcome(err error, out *dynamodb.UpdateItemOutput, after xItem) exprOutcome {
+func xOutcome(err error, out *dynamodb.UpdateItemOutput, after xItem) exprOutcome {
 	o := exprOutcome{after: after}
 	var ccf *types.ConditionalCheckFailedException
 	var api smithy.APIError
@@ -151,45 +151,45 @@ func (c exprCase) check(t *testing.T, who, key string, o exprOutcome) {
 	}
 	switch {
 	case o.kind == "ok":
-		if want := withKey(c.after, key); !sameItem(o.after, want) {
-			t.Errorf("%s: item after\n got  %s\n want %s", who, showItem(o.after), showItem(want))
+		if want := xWithKey(c.after, key); !xSameItem(o.after, want) {
+			t.Errorf("%s: item after\n got  %s\n want %s", who, xShowItem(o.after), xShowItem(want))
 		}
-		if !sameItem(o.attrs, o.after) {
-			t.Errorf("%s: ALL_NEW %s, item %s", who, showItem(o.attrs), showItem(o.after))
+		if !xSameItem(o.attrs, o.after) {
+			t.Errorf("%s: ALL_NEW %s, item %s", who, xShowItem(o.attrs), xShowItem(o.after))
 		}
 	default:
-		if before := withKey(c.item, key); !sameItem(o.after, before) {
-			t.Errorf("%s: a failed update changed the item\n got  %s\n want %s", who, showItem(o.after), showItem(before))
+		if before := xWithKey(c.item, key); !xSameItem(o.after, before) {
+			t.Errorf("%s: a failed update changed the item\n got  %s\n want %s", who, xShowItem(o.after), xShowItem(before))
 		}
-		if o.kind == "ccf" && !sameItem(o.attrs, withKey(c.item, key)) {
-			t.Errorf("%s: ALL_OLD on condition failure %s, item %s", who, showItem(o.attrs), showItem(c.item))
+		if o.kind == "ccf" && !xSameItem(o.attrs, xWithKey(c.item, key)) {
+			t.Errorf("%s: ALL_OLD on condition failure %s, item %s", who, xShowItem(o.attrs), xShowItem(c.item))
 		}
 	}
 }
 
-// sameItem compares items exactly: numbers by their text too, so that a
+// xSameItem compares items exactly: numbers by their text too, so that a
 // difference in how numbers are written shows.
-func sameItem(a, b xItem) bool {
+func xSameItem(a, b xItem) bool {
 	if (a == nil) != (b == nil) || len(a) != len(b) {
 		return false
 	}
 	for k, v := range a {
-		if w, ok := b[k]; !ok || showAV(v) != showAV(w) {
+		if w, ok := b[k]; !ok || xShowAV(v) != xShowAV(w) {
 			return false
 		}
 	}
 	return true
 }
 
-func showItem(item xItem) string {
+func xShowItem(item xItem) string {
 	if item == nil {
 		return "<no item>"
 	}
-	return showAV(&types.AttributeValueMemberM{Value: item})
+	return xShowAV(&types.AttributeValueMemberM{Value: item})
 }
 
-// showAV renders a value canonically (map keys and set elements sorted).
-func showAV(v types.AttributeValue) string {
+// xShowAV renders a value canonically (map keys and set elements sorted).
+func xShowAV(v types.AttributeValue) string {
 	switch v := v.(type) {
 	case *types.AttributeValueMemberS:
 		return fmt.Sprintf("S%q", v.Value)
@@ -204,7 +204,7 @@ func showAV(v types.AttributeValue) string {
 	case *types.AttributeValueMemberL:
 		parts := make([]string, len(v.Value))
 		for i, e := range v.Value {
-			parts[i] = showAV(e)
+			parts[i] = xShowAV(e)
 		}
 		return "[" + strings.Join(parts, " ") + "]"
 	case *types.AttributeValueMemberM:
@@ -215,7 +215,7 @@ func showAV(v types.AttributeValue) string {
 		sort.Strings(keys)
 		parts := make([]string, len(keys))
 		for i, k := range keys {
-			parts[i] = k + ":" + showAV(v.Value[k])
+			parts[i] = k + ":" + xShowAV(v.Value[k])
 		}
 		return "{" + strings.Join(parts, " ") + "}"
 	case *types.AttributeValueMemberSS:
@@ -230,21 +230,21 @@ func showAV(v types.AttributeValue) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// runFake runs a case on a fake table.
-func runFake(t *testing.T, c exprCase, key string) exprOutcome {
+// xRunFake runs a case on a fake table.
+func xRunFake(t *testing.T, c exprCase, key string) exprOutcome {
 	t.Helper()
 	f := newFakeTable(t, nil)
 	if c.item != nil {
-		f.put(withKey(c.item, key))
+		f.put(xWithKey(c.item, key))
 	}
 	out, err := f.applyUpdate(c.input(fakeTableName, key))
-	return outcome(err, out, f.item(key))
+	return xOutcome(err, out, f.item(key))
 }
 
 func TestFakeExpressions(t *testing.T) {
 	for _, c := range exprCases() {
 		t.Run(c.name, func(t *testing.T) {
-			c.check(t, "fake", "k", runFake(t, c, "k"))
+			c.check(t, "fake", "k", xRunFake(t, c, "k"))
 		})
 	}
 }
@@ -270,6 +270,34 @@ func TestFakeUpdateKind(t *testing.T) {
 	}
 }
 
+// TestFakeExec checks the helper tests use to play another process.
+func TestFakeExec(t *testing.T) {
+	f := newFakeTable(t, nil)
+	f.put(xWithKey(xWith("Line", xL(xWaiter("w1", "r1", false), xWaiter("w2", "r2", false))), "k"))
+	if err := f.exec("k", "#Line[0].#Owner = :o", "REMOVE #Line[0]", ":o", xS("w2")); !xIsCCF(err) {
+		t.Fatalf("remove another's entry: %v, want a failed condition", err)
+	}
+	if err := f.exec("k", "#Line[1].#Owner = :o", "SET #Line[1].#RVN = :r, #SharedHolders.#me = :r", ":o", xS("w2"), ":r", xS("r9"), "#me", "w2"); err == nil ||
+		!strings.Contains(err.Error(), "invalid for update") {
+		t.Fatalf("set under a missing map: %v, want a ValidationException", err)
+	}
+	if err := f.exec("k", "#Line[1].#Owner = :o", "REMOVE #Line[0]", ":o", xS("w2")); err != nil {
+		t.Fatal(err)
+	}
+	want := xWithKey(xWith("Line", xL(xWaiter("w2", "r2", false))), "k")
+	if got := f.item("k"); !xSameItem(got, want) {
+		t.Fatalf("item %s, want %s", xShowItem(got), xShowItem(want))
+	}
+	if len(f.callsOf()) != 0 {
+		t.Fatalf("exec recorded calls: %v", f.callsOf())
+	}
+}
+
+func xIsCCF(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
 // TestFakeExpressionsMatchDynamoDBLocal runs every case against DynamoDB
 // Local: the expectation must hold there, and the fake must end with the
 // same item.
@@ -284,7 +312,7 @@ func TestFakeExpressionsMatchDynamoDBLocal(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			if c.item != nil {
-				if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: withKey(c.item, key)}); err != nil {
+				if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: xWithKey(c.item, key)}); err != nil {
 					t.Fatalf("put: %v", err)
 				}
 			}
@@ -293,12 +321,12 @@ func TestFakeExpressionsMatchDynamoDBLocal(t *testing.T) {
 			if gerr != nil {
 				t.Fatalf("get: %v", gerr)
 			}
-			local := outcome(err, out, got.Item)
+			local := xOutcome(err, out, got.Item)
 			c.check(t, "DynamoDB Local", key, local)
-			fake := runFake(t, c, key)
-			if fake.kind != local.kind || !sameItem(fake.after, local.after) {
+			fake := xRunFake(t, c, key)
+			if fake.kind != local.kind || !xSameItem(fake.after, local.after) {
 				t.Errorf("fake and DynamoDB Local differ:\n fake  %s %q %s\n local %s %q %s",
-					fake.kind, fake.msg, showItem(fake.after), local.kind, local.msg, showItem(local.after))
+					fake.kind, fake.msg, xShowItem(fake.after), local.kind, local.msg, xShowItem(local.after))
 			}
 		})
 	}
@@ -717,6 +745,8 @@ func exprCases() []exprCase {
 			values: vals(":x", xS("x"), ":y", xS("y")), want: "invalid: unused in expressions"},
 		{name: "unused name", item: xWith(), update: "SET #A = :x", names: map[string]string{"#B": "B"},
 			values: vals(":x", xS("x")), want: "invalid: unused in expressions"},
+
+		{name: "the key cannot be updated", item: xWith(), update: "REMOVE #LockID", want: "invalid: Cannot update attribute LockID"},
 
 		// Every operand is read from the item before the update.
 		{name: "swap", item: xWith("A", xS("a"), "B", xS("b")), update: "SET #A = #B, #B = #A",

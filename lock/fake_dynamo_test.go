@@ -124,6 +124,39 @@ func (f *fakeTable) update(key string, attrs map[string]types.AttributeValue) {
 	}
 }
 
+// exec runs an UpdateItem on key's item as another process would, past
+// the scripting and the hook: cond may be empty; kv are the :values, as
+// placeholder, value pairs; every #X placeholder names the attribute X,
+// unless kv maps it (a "#x", "name" pair) to another name. It returns the
+// error DynamoDB would (a *types.ConditionalCheckFailedException, or a
+// ValidationException).
+func (f *fakeTable) exec(key, cond, update string, kv ...any) error {
+	in := &dynamodb.UpdateItemInput{TableName: aws.String(f.name), Key: keyOf(key), UpdateExpression: aws.String(update),
+		ExpressionAttributeNames: map[string]string{}}
+	if cond != "" {
+		in.ConditionExpression = aws.String(cond)
+	}
+	for _, tok := range tokenize(cond + " " + update) {
+		if strings.HasPrefix(tok, "#") {
+			in.ExpressionAttributeNames[tok] = tok[1:]
+		}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		ph := kv[i].(string)
+		switch v := kv[i+1].(type) {
+		case string:
+			in.ExpressionAttributeNames[ph] = v
+		case types.AttributeValue:
+			if in.ExpressionAttributeValues == nil {
+				in.ExpressionAttributeValues = map[string]types.AttributeValue{}
+			}
+			in.ExpressionAttributeValues[ph] = v
+		}
+	}
+	_, err := f.applyUpdate(in)
+	return err
+}
+
 func (f *fakeTable) remove(key string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -429,7 +462,7 @@ func (f *fakeTable) applyUpdate(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateI
 	if err != nil {
 		return nil, err
 	}
-	item, out, err := updateItem(f.items[key], key, in, !f.noOld)
+	item, out, err := fakeUpdateItem(f.items[key], key, in, !f.noOld)
 	if err != nil {
 		return nil, err
 	}
@@ -437,12 +470,12 @@ func (f *fakeTable) applyUpdate(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateI
 	return out, nil
 }
 
-// updateItem is DynamoDB's UpdateItem on key's item old (nil when there is
+// fakeUpdateItem is DynamoDB's UpdateItem on key's item old (nil when there is
 // none): it returns the item after and the answer. The expressions are
 // checked first, then the condition, then the update is applied; old is
 // never changed. oldOnFailure says whether a failed condition returns the
 // item when asked to (ReturnValuesOnConditionCheckFailure).
-func updateItem(old map[string]types.AttributeValue, key string, in *dynamodb.UpdateItemInput, oldOnFailure bool) (map[string]types.AttributeValue, *dynamodb.UpdateItemOutput, error) {
+func fakeUpdateItem(old map[string]types.AttributeValue, key string, in *dynamodb.UpdateItemInput, oldOnFailure bool) (map[string]types.AttributeValue, *dynamodb.UpdateItemOutput, error) {
 	p := newExprParser(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
 	var cond func(map[string]types.AttributeValue) bool
 	var err error
@@ -1064,17 +1097,17 @@ func (p *exprParser) orderable(op string, toks ...string) error {
 	return nil
 }
 
-// parseNum reads a DynamoDB number.
-func parseNum(s string) (*big.Rat, bool) {
+// fakeNum reads a DynamoDB number.
+func fakeNum(s string) (*big.Rat, bool) {
 	if s == "" || strings.Trim(s, "0123456789.eE+-") != "" {
 		return nil, false
 	}
 	return new(big.Rat).SetString(s)
 }
 
-// formatNum writes a number as DynamoDB returns it: no exponent, no
+// fakeFormatNum writes a number as DynamoDB returns it: no exponent, no
 // trailing zeros.
-func formatNum(r *big.Rat) string {
+func fakeFormatNum(r *big.Rat) string {
 	if r.IsInt() {
 		return r.Num().String()
 	}
@@ -1090,8 +1123,8 @@ func compareAV(a, b types.AttributeValue) (int, bool) {
 		if !ok {
 			return 0, false
 		}
-		x, ok1 := parseNum(a.Value)
-		y, ok2 := parseNum(b.Value)
+		x, ok1 := fakeNum(a.Value)
+		y, ok2 := fakeNum(b.Value)
 		if !ok1 || !ok2 {
 			return 0, false
 		}
@@ -1113,8 +1146,8 @@ func compareAV(a, b types.AttributeValue) (int, bool) {
 }
 
 func equalNum(a, b string) bool {
-	x, ok1 := parseNum(a)
-	y, ok2 := parseNum(b)
+	x, ok1 := fakeNum(a)
+	y, ok2 := fakeNum(b)
 	if !ok1 || !ok2 {
 		return a == b
 	}
@@ -1165,31 +1198,31 @@ func equalAV(a, b types.AttributeValue) bool {
 		return true
 	case *types.AttributeValueMemberSS:
 		b, ok := b.(*types.AttributeValueMemberSS)
-		return ok && sameSet(a.Value, b.Value, func(x, y string) bool { return x == y })
+		return ok && setSame(a.Value, b.Value, func(x, y string) bool { return x == y })
 	case *types.AttributeValueMemberNS:
 		b, ok := b.(*types.AttributeValueMemberNS)
-		return ok && sameSet(a.Value, b.Value, equalNum)
+		return ok && setSame(a.Value, b.Value, equalNum)
 	case *types.AttributeValueMemberBS:
 		b, ok := b.(*types.AttributeValueMemberBS)
-		return ok && sameSet(a.Value, b.Value, bytes.Equal)
+		return ok && setSame(a.Value, b.Value, bytes.Equal)
 	}
 	return false
 }
 
-func sameSet[T any](a, b []T, eq func(x, y T) bool) bool {
-	return len(a) == len(b) && subset(a, b, eq) && subset(b, a, eq)
+func setSame[T any](a, b []T, eq func(x, y T) bool) bool {
+	return len(a) == len(b) && setSubset(a, b, eq) && setSubset(b, a, eq)
 }
 
-func subset[T any](a, b []T, eq func(x, y T) bool) bool {
+func setSubset[T any](a, b []T, eq func(x, y T) bool) bool {
 	for _, x := range a {
-		if indexOf(b, x, eq) < 0 {
+		if setIndex(b, x, eq) < 0 {
 			return false
 		}
 	}
 	return true
 }
 
-func indexOf[T any](list []T, x T, eq func(x, y T) bool) int {
+func setIndex[T any](list []T, x T, eq func(x, y T) bool) int {
 	for i, y := range list {
 		if eq(x, y) {
 			return i
@@ -1226,10 +1259,10 @@ type updateAction struct {
 }
 
 var (
-	errNoSuchAttr   = "The provided expression refers to an attribute that does not exist in the item"
-	errBadOperand   = "An operand in the update expression has an incorrect data type"
-	errInvalidPath  = "The document path provided in the update expression is invalid for update"
-	errInvalidWhere = "Invalid UpdateExpression: "
+	msgNoSuchAttr    = "The provided expression refers to an attribute that does not exist in the item"
+	msgBadOperand    = "An operand in the update expression has an incorrect data type"
+	msgInvalidPath   = "The document path provided in the update expression is invalid for update"
+	msgInvalidUpdate = "Invalid UpdateExpression: "
 )
 
 // update parses an update expression into a func that applies it to a copy
@@ -1339,9 +1372,12 @@ func (p *exprParser) actions(s string) ([]updateAction, error) {
 			p.next()
 		}
 	}
-	for i := range acts {
+	for i, a := range acts {
+		if a.path[0].name == attrKey {
+			return nil, validation("One or more parameter values were invalid: Cannot update attribute %s. This attribute is part of the key", attrKey)
+		}
 		for j := range i {
-			if err := clash(acts[j].path, acts[i].path); err != nil {
+			if err := pathClash(acts[j].path, a.path); err != nil {
 				return nil, err
 			}
 		}
@@ -1388,9 +1424,9 @@ func avType(v types.AttributeValue) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// clash fails when one path is a prefix of the other (they overlap), or
+// pathClash fails when one path is a prefix of the other (they overlap), or
 // when they step into the same value as a map and as a list (conflict).
-func clash(a, b docPath) error {
+func pathClash(a, b docPath) error {
 	for k := 0; k < len(a) && k < len(b); k++ {
 		if (a[k].index >= 0) != (b[k].index >= 0) {
 			return validation("Invalid UpdateExpression: Two document paths conflict with each other; must remove or rewrite one of these paths; path one: %s, path two: %s", a, b)
@@ -1429,17 +1465,17 @@ func (p *exprParser) setValue() (valueFn, error) {
 			an, ok1 := a.(*types.AttributeValueMemberN)
 			bn, ok2 := b.(*types.AttributeValueMemberN)
 			if !ok1 || !ok2 {
-				return nil, validation("%s%s", errInvalidWhere, errBadOperand)
+				return nil, validation("%s%s", msgInvalidUpdate, msgBadOperand)
 			}
-			x, ok3 := parseNum(an.Value)
-			y, ok4 := parseNum(bn.Value)
+			x, ok3 := fakeNum(an.Value)
+			y, ok4 := fakeNum(bn.Value)
 			if !ok3 || !ok4 {
-				return nil, validation("%s%s", errInvalidWhere, errBadOperand)
+				return nil, validation("%s%s", msgInvalidUpdate, msgBadOperand)
 			}
 			if op == "+" {
-				return &types.AttributeValueMemberN{Value: formatNum(x.Add(x, y))}, nil
+				return &types.AttributeValueMemberN{Value: fakeFormatNum(x.Add(x, y))}, nil
 			}
-			return &types.AttributeValueMemberN{Value: formatNum(x.Sub(x, y))}, nil
+			return &types.AttributeValueMemberN{Value: fakeFormatNum(x.Sub(x, y))}, nil
 		}, nil
 	}
 	return left, nil
@@ -1511,7 +1547,7 @@ func (p *exprParser) setOperand() (valueFn, error) {
 			al, ok1 := a.(*types.AttributeValueMemberL)
 			bl, ok2 := b.(*types.AttributeValueMemberL)
 			if !ok1 || !ok2 {
-				return nil, validation("%s%s", errInvalidWhere, errBadOperand)
+				return nil, validation("%s%s", msgInvalidUpdate, msgBadOperand)
 			}
 			l := make([]types.AttributeValue, 0, len(al.Value)+len(bl.Value))
 			return &types.AttributeValueMemberL{Value: append(append(l, al.Value...), bl.Value...)}, nil
@@ -1524,7 +1560,7 @@ func (p *exprParser) setOperand() (valueFn, error) {
 	return func(old map[string]types.AttributeValue) (types.AttributeValue, error) {
 		v, ok := path.get(old)
 		if !ok {
-			return nil, validation("%s%s", errInvalidWhere, errNoSuchAttr)
+			return nil, validation("%s%s", msgInvalidUpdate, msgNoSuchAttr)
 		}
 		return v, nil
 	}, nil
@@ -1546,7 +1582,7 @@ func parentOf(item map[string]types.AttributeValue, path docPath) (types.Attribu
 			}
 		}
 	}
-	return nil, validation("%s", errInvalidPath)
+	return nil, validation("%s", msgInvalidPath)
 }
 
 // setPath stores v at path: a list index past the end appends.
@@ -1603,55 +1639,55 @@ func addPath(item map[string]types.AttributeValue, path docPath, v types.Attribu
 	if !ok {
 		return setPath(item, path, v)
 	}
-	bad := validation("%s%s", errInvalidWhere, errBadOperand)
+	bad := validation("%s%s", msgInvalidUpdate, msgBadOperand)
 	switch c := cur.(type) {
 	case *types.AttributeValueMemberN:
 		add, ok := v.(*types.AttributeValueMemberN)
 		if !ok {
 			return bad
 		}
-		x, ok1 := parseNum(c.Value)
-		y, ok2 := parseNum(add.Value)
+		x, ok1 := fakeNum(c.Value)
+		y, ok2 := fakeNum(add.Value)
 		if !ok1 || !ok2 {
 			return bad
 		}
-		return setPath(item, path, &types.AttributeValueMemberN{Value: formatNum(x.Add(x, y))})
+		return setPath(item, path, &types.AttributeValueMemberN{Value: fakeFormatNum(x.Add(x, y))})
 	case *types.AttributeValueMemberSS:
 		add, ok := v.(*types.AttributeValueMemberSS)
 		if !ok {
 			return bad
 		}
-		return setPath(item, path, &types.AttributeValueMemberSS{Value: union(c.Value, add.Value, func(x, y string) bool { return x == y })})
+		return setPath(item, path, &types.AttributeValueMemberSS{Value: setUnion(c.Value, add.Value, func(x, y string) bool { return x == y })})
 	case *types.AttributeValueMemberNS:
 		add, ok := v.(*types.AttributeValueMemberNS)
 		if !ok {
 			return bad
 		}
-		return setPath(item, path, &types.AttributeValueMemberNS{Value: union(c.Value, add.Value, equalNum)})
+		return setPath(item, path, &types.AttributeValueMemberNS{Value: setUnion(c.Value, add.Value, equalNum)})
 	case *types.AttributeValueMemberBS:
 		add, ok := v.(*types.AttributeValueMemberBS)
 		if !ok {
 			return bad
 		}
-		return setPath(item, path, &types.AttributeValueMemberBS{Value: union(c.Value, add.Value, bytes.Equal)})
+		return setPath(item, path, &types.AttributeValueMemberBS{Value: setUnion(c.Value, add.Value, bytes.Equal)})
 	}
 	return bad
 }
 
-func union[T any](a, b []T, eq func(x, y T) bool) []T {
+func setUnion[T any](a, b []T, eq func(x, y T) bool) []T {
 	out := append([]T(nil), a...)
 	for _, x := range b {
-		if indexOf(out, x, eq) < 0 {
+		if setIndex(out, x, eq) < 0 {
 			out = append(out, x)
 		}
 	}
 	return out
 }
 
-func minus[T any](a, b []T, eq func(x, y T) bool) []T {
+func setMinus[T any](a, b []T, eq func(x, y T) bool) []T {
 	var out []T
 	for _, x := range a {
-		if indexOf(b, x, eq) < 0 {
+		if setIndex(b, x, eq) < 0 {
 			out = append(out, x)
 		}
 	}
@@ -1665,7 +1701,7 @@ func deletePath(item map[string]types.AttributeValue, path docPath, v types.Attr
 	if !ok {
 		return nil
 	}
-	bad := validation("%s%s", errInvalidWhere, errBadOperand)
+	bad := validation("%s%s", msgInvalidUpdate, msgBadOperand)
 	var rest types.AttributeValue
 	n := 0
 	switch c := cur.(type) {
@@ -1674,21 +1710,21 @@ func deletePath(item map[string]types.AttributeValue, path docPath, v types.Attr
 		if !ok {
 			return bad
 		}
-		r := minus(c.Value, del.Value, func(x, y string) bool { return x == y })
+		r := setMinus(c.Value, del.Value, func(x, y string) bool { return x == y })
 		rest, n = &types.AttributeValueMemberSS{Value: r}, len(r)
 	case *types.AttributeValueMemberNS:
 		del, ok := v.(*types.AttributeValueMemberNS)
 		if !ok {
 			return bad
 		}
-		r := minus(c.Value, del.Value, equalNum)
+		r := setMinus(c.Value, del.Value, equalNum)
 		rest, n = &types.AttributeValueMemberNS{Value: r}, len(r)
 	case *types.AttributeValueMemberBS:
 		del, ok := v.(*types.AttributeValueMemberBS)
 		if !ok {
 			return bad
 		}
-		r := minus(c.Value, del.Value, bytes.Equal)
+		r := setMinus(c.Value, del.Value, bytes.Equal)
 		rest, n = &types.AttributeValueMemberBS{Value: r}, len(r)
 	default:
 		return bad

@@ -373,7 +373,7 @@ func (f *fzTable) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, 
 	if s, ok := f.item[attrKey].(*types.AttributeValueMemberS); ok && s.Value == key {
 		old = f.item
 	}
-	item, out, err := updateItem(old, key, in, true)
+	item, out, err := fakeUpdateItem(old, key, in, true)
 	if err != nil {
 		return nil, err
 	}
