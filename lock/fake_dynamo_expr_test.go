@@ -76,6 +76,8 @@ type exprCase struct {
 	want  string
 	after xItem  // when ok: the item after, without LockID
 	kind  string // when not empty: what updateKind says of the call
+	// emptyValues sends ExpressionAttributeValues as an empty map, not nil.
+	emptyValues bool
 }
 
 var xPlaceholderRE = regexp.MustCompile(`#[A-Za-z0-9_]+`)
@@ -96,8 +98,14 @@ func (c exprCase) input(table, key string) *dynamodb.UpdateItemInput {
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
+	if len(names) == 0 {
+		in.ExpressionAttributeNames = nil
+	}
 	if len(c.values) > 0 {
 		in.ExpressionAttributeValues = c.values
+	}
+	if c.emptyValues {
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{}
 	}
 	if c.cond != "" {
 		in.ConditionExpression = aws.String(c.cond)
@@ -747,6 +755,33 @@ func exprCases() []exprCase {
 			values: vals(":x", xS("x")), want: "invalid: unused in expressions"},
 
 		{name: "the key cannot be updated", item: xWith(), update: "REMOVE #LockID", want: "invalid: Cannot update attribute LockID"},
+
+		{name: "empty values map", item: xWith("Z", xS("z")), update: "REMOVE #Z", emptyValues: true,
+			want: "invalid: ExpressionAttributeValues must not be empty"},
+		{name: "empty set value", item: xWith(), update: "SET #Z = :x", values: vals(":x", &types.AttributeValueMemberSS{Value: []string{}}),
+			want: "invalid: may not be empty"},
+		{name: "bare reserved word", item: xWith(), update: "SET Owner = :x", values: vals(":x", xS("x")),
+			want: "invalid: Attribute name is a reserved keyword; reserved keyword: Owner"},
+		{name: "bare reserved map key", item: xWith("M", xM("owner", xS("x"))), cond: "#M.owner = :x", update: "SET #Z = :x",
+			values: vals(":x", xS("x")), want: "invalid: Attribute name is a reserved keyword; reserved keyword: owner"},
+		{name: "bare names", item: xWith("M", xM("Holder", xS("x"))), cond: "M.Holder = :x", update: "SET Z = :x, Line = :x",
+			values: vals(":x", xS("x")), want: "ok", after: xWith("M", xM("Holder", xS("x")), "Z", xS("x"), "Line", xS("x"))},
+		{name: "size of a value", item: xWith(), cond: "size(:x) = :one", update: "SET #Z = :x",
+			values: vals(":x", xS("x"), ":one", xN("1")), want: "ok", after: xWith("Z", xS("x"))},
+
+		// Parentheses: a group around nothing but a group is refused.
+		{name: "parentheses around all", item: xWith("A", xS("x")), cond: "(#A = :x)", update: "SET #Z = :x",
+			values: vals(":x", xS("x")), want: "ok", after: xWith("A", xS("x"), "Z", xS("x"))},
+		{name: "parentheses in a group", item: xWith("A", xS("x")), cond: "((#A = :x) AND (attribute_exists(#A)))", update: "SET #Z = :x",
+			values: vals(":x", xS("x")), want: "ok", after: xWith("A", xS("x"), "Z", xS("x"))},
+		{name: "double parentheses", item: xWith("A", xS("x")), cond: "((#A = :x))", update: "SET #Z = :x",
+			values: vals(":x", xS("x")), want: "invalid: The expression has redundant parentheses"},
+		{name: "double parentheses inside", item: xWith("A", xS("x")), cond: "#A = :x AND ((#A = :x OR #A = :y))", update: "SET #Z = :x",
+			values: vals(":x", xS("x"), ":y", xS("y")), want: "invalid: The expression has redundant parentheses"},
+		{name: "double parentheses after not", item: xWith("A", xS("x")), cond: "NOT ((#A = :y))", update: "SET #Z = :x",
+			values: vals(":x", xS("x"), ":y", xS("y")), want: "invalid: The expression has redundant parentheses"},
+		{name: "nested groups", item: xWith("A", xS("x")), cond: "attribute_not_exists(#LockID) OR (#A = :x AND (#A = :y OR (#A = :x AND #A <> :y)))",
+			update: "SET #Z = :x", values: vals(":x", xS("x"), ":y", xS("y")), want: "ok", after: xWith("A", xS("x"), "Z", xS("x"))},
 
 		// Every operand is read from the item before the update.
 		{name: "swap", item: xWith("A", xS("a"), "B", xS("b")), update: "SET #A = #B, #B = #A",

@@ -153,6 +153,9 @@ func (f *fakeTable) exec(key, cond, update string, kv ...any) error {
 			in.ExpressionAttributeValues[ph] = v
 		}
 	}
+	if len(in.ExpressionAttributeNames) == 0 {
+		in.ExpressionAttributeNames = nil
+	}
 	_, err := f.applyUpdate(in)
 	return err
 }
@@ -476,6 +479,9 @@ func (f *fakeTable) applyUpdate(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateI
 // never changed. oldOnFailure says whether a failed condition returns the
 // item when asked to (ReturnValuesOnConditionCheckFailure).
 func fakeUpdateItem(old map[string]types.AttributeValue, key string, in *dynamodb.UpdateItemInput, oldOnFailure bool) (map[string]types.AttributeValue, *dynamodb.UpdateItemOutput, error) {
+	if err := checkPlaceholderMaps(in.ExpressionAttributeNames, in.ExpressionAttributeValues); err != nil {
+		return nil, nil, err
+	}
 	p := newExprParser(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
 	var cond func(map[string]types.AttributeValue) bool
 	var err error
@@ -536,6 +542,9 @@ func (f *fakeTable) Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.checkTable(in.TableName); err != nil {
+		return nil, err
+	}
+	if err := checkPlaceholderMaps(in.ExpressionAttributeNames, in.ExpressionAttributeValues); err != nil {
 		return nil, err
 	}
 	p := newExprParser(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
@@ -630,6 +639,32 @@ func cloneItem(item map[string]types.AttributeValue) map[string]types.AttributeV
 	return c
 }
 
+// checkPlaceholderMaps fails as DynamoDB does on a map given but empty
+// (the SDK sends a non-nil empty map as {}), and on an empty set.
+func checkPlaceholderMaps(names map[string]string, values map[string]types.AttributeValue) error {
+	if names != nil && len(names) == 0 {
+		return validation("ExpressionAttributeNames must not be empty")
+	}
+	if values != nil && len(values) == 0 {
+		return validation("ExpressionAttributeValues must not be empty")
+	}
+	for ph, v := range values {
+		n, kind := -1, ""
+		switch v := v.(type) {
+		case *types.AttributeValueMemberSS:
+			n, kind = len(v.Value), "string"
+		case *types.AttributeValueMemberNS:
+			n, kind = len(v.Value), "number"
+		case *types.AttributeValueMemberBS:
+			n, kind = len(v.Value), "binary"
+		}
+		if n == 0 {
+			return validation("ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: An %s set  may not be empty for key %s", kind, ph)
+		}
+	}
+	return nil
+}
+
 // exprParser parses the expressions of one request, resolving placeholders
 // and remembering which ones were used. It knows the part of DynamoDB's
 // expression grammar the backend uses, with DynamoDB's semantics (pinned by
@@ -718,6 +753,23 @@ func (p *exprParser) expect(tok string) error {
 	return nil
 }
 
+// closing returns the index of the ")" that closes the "(" at i.
+func (p *exprParser) closing(i int) int {
+	depth := 0
+	for j := i; j < len(p.toks); j++ {
+		switch p.toks[j] {
+		case "(":
+			depth++
+		case ")":
+			depth--
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
 func (p *exprParser) isKeyword(kw string) bool { return strings.EqualFold(p.peek(), kw) }
 
 // name reads an attribute name or map key, through a #placeholder or bare.
@@ -731,11 +783,31 @@ func (p *exprParser) name() (string, error) {
 		}
 		p.usedNames[tok] = true
 		return name, nil
-	case tok == "" || strings.HasPrefix(tok, ":") || strings.ContainsAny(tok, exprPunct):
+	case tok == "" || strings.HasPrefix(tok, ":") || strings.ContainsAny(tok, exprPunct) || exprKeywords[strings.ToUpper(tok)]:
 		return "", validation("Invalid expression: Syntax error; expected an attribute name, got %q", tok)
+	case reservedWords[strings.ToUpper(tok)]:
+		return "", validation("Invalid expression: Attribute name is a reserved keyword; reserved keyword: %s", tok)
 	}
 	return tok, nil
 }
+
+// exprKeywords are the words of the grammar, never names.
+var exprKeywords = map[string]bool{"SET": true, "REMOVE": true, "ADD": true, "DELETE": true, "AND": true, "OR": true, "NOT": true, "IN": true, "BETWEEN": true}
+
+// reservedWords are some of DynamoDB's reserved words, which cannot be
+// names without a #placeholder: those that DynamoDB Local refused among
+// the layout's attribute names and other likely ones (the whole list has
+// some 570 words).
+var reservedWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`NAME VALUE STATUS KEY DATA DATE TIME TIMESTAMP TYPE LIST MAP LEVEL MAX ITEM ITEMS
+		TABLE INDEX ORDER POSITION STATE LOCK LOCKS WAIT PATH COMMENT SOURCE GROUP ROLE SESSION HASH RANGE PRIMARY
+		NUMBER STRING BINARY BOOLEAN NULL TRUE FALSE OBJECT ATTRIBUTE CONDITION EXPRESSION RETURN VALUES SELECT FROM
+		WHERE UPDATE INSERT CREATE DROP SCHEMA OWNER USER TOKEN SHARED COUNT`) {
+		m[w] = true
+	}
+	return m
+}()
 
 // value reads a :placeholder.
 func (p *exprParser) value() (types.AttributeValue, error) {
@@ -850,7 +922,7 @@ func (p *exprParser) operand() (operand, error) {
 		if err := p.expect("("); err != nil {
 			return nil, err
 		}
-		path, err := p.path()
+		arg, err := p.operand()
 		if err != nil {
 			return nil, err
 		}
@@ -858,7 +930,7 @@ func (p *exprParser) operand() (operand, error) {
 			return nil, err
 		}
 		return func(item map[string]types.AttributeValue) (types.AttributeValue, bool) {
-			v, ok := path.get(item)
+			v, ok := arg(item)
 			if !ok {
 				return nil, false
 			}
@@ -949,12 +1021,20 @@ func (p *exprParser) unary() (condFn, error) {
 		}
 		return func(i map[string]types.AttributeValue) bool { return !c(i) }, nil
 	case p.peek() == "(":
+		open := p.pos
 		p.next()
 		c, err := p.or()
 		if err != nil {
 			return nil, err
 		}
-		return c, p.expect(")")
+		if err := p.expect(")"); err != nil {
+			return nil, err
+		}
+		// DynamoDB refuses a group that holds nothing but a group.
+		if p.toks[open+1] == "(" && p.closing(open+1) == p.pos-2 {
+			return nil, validation("Invalid ConditionExpression: The expression has redundant parentheses;")
+		}
+		return c, nil
 	case p.peek() == "attribute_exists" || p.peek() == "attribute_not_exists":
 		want := p.next() == "attribute_exists"
 		if err := p.expect("("); err != nil {
