@@ -783,6 +783,15 @@ func exprCases() []exprCase {
 		{name: "nested groups", item: xWith("A", xS("x")), cond: "attribute_not_exists(#LockID) OR (#A = :x AND (#A = :y OR (#A = :x AND #A <> :y)))",
 			update: "SET #Z = :x", values: vals(":x", xS("x"), ":y", xS("y")), want: "ok", after: xWith("A", xS("x"), "Z", xS("x"))},
 
+		{name: "item over 400 KB", item: xWith(), update: "SET #Z = :x",
+			values: vals(":x", xS(strings.Repeat("x", 410*1024))), want: "invalid: Item size to update has exceeded the maximum allowed size"},
+		{name: "item under 400 KB", item: xWith(), update: "SET #Z = :x",
+			values: vals(":x", xS(strings.Repeat("x", 390*1024))), want: "ok", after: xWith("Z", xS(strings.Repeat("x", 390*1024)))},
+		{name: "line over 400 KB", item: xWith("Line", xL(xS(strings.Repeat("x", 300*1024)))), update: "SET #Line = list_append(#Line, :x)",
+			values: vals(":x", xL(xS(strings.Repeat("x", 110*1024)))), want: "invalid: Item size to update has exceeded the maximum allowed size"},
+		{name: "add nested under missing map", item: xWith(), update: "ADD #M.#n :one",
+			values: vals(":one", xN("1")), want: "invalid: The document path provided in the update expression is invalid for update"},
+
 		// Every operand is read from the item before the update.
 		{name: "swap", item: xWith("A", xS("a"), "B", xS("b")), update: "SET #A = #B, #B = #A",
 			want: "ok", after: xWith("A", xS("b"), "B", xS("a"))},

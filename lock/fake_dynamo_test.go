@@ -517,6 +517,9 @@ func fakeUpdateItem(old map[string]types.AttributeValue, key string, in *dynamod
 	if err != nil {
 		return nil, nil, err
 	}
+	if n := itemSize(item); n > maxItemSize {
+		return nil, nil, validation("Item size to update has exceeded the maximum allowed size")
+	}
 	out := &dynamodb.UpdateItemOutput{}
 	switch in.ReturnValues {
 	case types.ReturnValueAllNew:
@@ -663,6 +666,62 @@ func checkPlaceholderMaps(names map[string]string, values map[string]types.Attri
 		}
 	}
 	return nil
+}
+
+// maxItemSize is DynamoDB's limit on an item's size: 400 KB.
+const maxItemSize = 400 * 1024
+
+// itemSize is an item's size as DynamoDB documents it: names and values,
+// strings in UTF-8 bytes, numbers about one byte per two digits, 1 byte for
+// a boolean or null, 3 bytes for a list or map and 1 more per element.
+func itemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for k, v := range item {
+		n += len(k) + avSize(v)
+	}
+	return n
+}
+
+func avSize(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberN:
+		return len(strings.Trim(v.Value, "-+.0"))/2 + 1
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	case *types.AttributeValueMemberL:
+		n := 3
+		for _, e := range v.Value {
+			n += 1 + avSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberM:
+		n := 3
+		for k, e := range v.Value {
+			n += 1 + len(k) + avSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberSS:
+		n := 0
+		for _, e := range v.Value {
+			n += len(e)
+		}
+		return n
+	case *types.AttributeValueMemberNS:
+		n := 0
+		for _, e := range v.Value {
+			n += len(e)/2 + 1
+		}
+		return n
+	case *types.AttributeValueMemberBS:
+		n := 0
+		for _, e := range v.Value {
+			n += len(e)
+		}
+		return n
+	}
+	return 1
 }
 
 // exprParser parses the expressions of one request, resolving placeholders
