@@ -668,6 +668,13 @@ func exprCases() []exprCase {
 			want: "ok", after: xWith("Line", xL(xWaiter("w2", "r2", true)))},
 		{name: "remove the last leaves an empty list", item: xWith("Line", xL(xWaiter("w1", "r1", false))), update: "REMOVE #Line[0]",
 			want: "ok", after: xWith("Line", xL())},
+		{name: "remove an element and a key of a later one", item: xWith("Line", line), update: "REMOVE #Line[0], #Line[2].#RVN, #Line[1].#Shared",
+			want: "ok", after: xWith("Line", xL(
+				xM("Owner", xS("w2"), "RVN", xS("r2"), "MaxHolders", xN("0"), "HeartbeatAt", xS("t0")),
+				xM("Owner", xS("w3"), "Shared", xBool(false), "MaxHolders", xN("0"), "HeartbeatAt", xS("t0"))))},
+		{name: "remove keys of two maps", item: xWith("SharedHolders", xM("a", xHolder("1"), "b", xHolder("2")), "M", xM("a", xS("x"))),
+			update: "REMOVE #SharedHolders.#a, #M.#a, #SharedHolders.#b.#RVN",
+			want:   "ok", after: xWith("SharedHolders", xM("b", xM("Host", xS("h"), "Pid", xN("7"), "HeartbeatAt", xS("t0"))), "M", xM())},
 		{name: "remove past the end", item: xWith("Line", line), update: "REMOVE #Line[3]",
 			want: "ok", after: xWith("Line", line)},
 		{name: "remove element of missing list", item: xWith(), update: "REMOVE #Line[0]",

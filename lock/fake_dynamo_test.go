@@ -1445,12 +1445,11 @@ func (p *exprParser) update(s string) (func(old map[string]types.AttributeValue)
 				return nil, err
 			}
 		}
-		// Higher indexes first, so that each removal leaves the indexes
-		// of the others as they were.
-		sort.SliceStable(removes, func(i, j int) bool {
-			a, b := removes[i], removes[j]
-			return len(a) == len(b) && a[len(a)-1].index > b[len(b)-1].index
-		})
+		// Higher indexes first, so that each removal leaves the paths of
+		// the others as they were: in reverse order of the paths (no
+		// path is a prefix of another, and at any step two paths both
+		// name map keys or both list indexes: see pathClash).
+		sort.Slice(removes, func(i, j int) bool { return pathAfter(removes[i], removes[j]) })
 		for _, r := range removes {
 			if err := removePath(item, r); err != nil {
 				return nil, err
@@ -1561,6 +1560,19 @@ func avType(v types.AttributeValue) string {
 		return "BINARY_SET"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// pathAfter orders paths that do not clash: a comes after b.
+func pathAfter(a, b docPath) bool {
+	for k := 0; k < len(a) && k < len(b); k++ {
+		switch x, y := a[k], b[k]; {
+		case x.index != y.index:
+			return x.index > y.index
+		case x.name != y.name:
+			return x.name > y.name
+		}
+	}
+	return len(a) > len(b)
 }
 
 // pathClash fails when one path is a prefix of the other (they overlap), or
