@@ -1407,7 +1407,8 @@ var (
 // update parses an update expression into a func that applies it to a copy
 // of an item, as DynamoDB does: every operand is evaluated on the item
 // before the update; SET, ADD and DELETE apply first, then REMOVE, so that
-// every list index names an element of the item before the update.
+// every list index names an element of the item before the update (as
+// DynamoDB Local does; fake_dynamo_expr_test.go).
 func (p *exprParser) update(s string) (func(old map[string]types.AttributeValue) (map[string]types.AttributeValue, error), error) {
 	acts, err := p.actions(s)
 	if err != nil {
@@ -1428,8 +1429,16 @@ func (p *exprParser) update(s string) (func(old map[string]types.AttributeValue)
 		for k, v := range old {
 			item[k] = cloneAV(v)
 		}
+		// In the order of the paths, so that elements set past the end of
+		// a list are appended in the order of their indexes.
+		order := make([]int, len(acts))
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(i, j int) bool { return pathAfter(acts[order[j]].path, acts[order[i]].path) })
 		var removes []docPath
-		for i, a := range acts {
+		for _, i := range order {
+			a := acts[i]
 			var err error
 			switch a.clause {
 			case "SET":
