@@ -858,6 +858,10 @@ func exprCases() []exprCase {
 			values: vals(":d", &types.AttributeValueMemberSS{Value: []string{"a", "b"}}), want: "ok", after: xWith("SS", &types.AttributeValueMemberSS{Value: []string{"a", "b"}})},
 		{name: "literal comparison of types", item: xWith(), cond: ":a < :b", update: "SET #Z = :a",
 			values: vals(":a", xBool(true), ":b", xBool(false)), want: "invalid: Incorrect operand type for operator or function; operator or function: <, operand type: BOOL"},
+		{name: "overlap refused before the condition", item: xWith(), cond: "#A = :x", update: "SET #Line = :x, #Line[0] = :x",
+			values: vals(":x", xS("x")), want: "invalid: Two document paths overlap"},
+		{name: "unused value refused before the condition", item: xWith(), cond: "#A = :x", update: "SET #Z = :x",
+			values: vals(":x", xS("x"), ":y", xS("y")), want: "invalid: unused in expressions"},
 		{name: "condition fails before a bad update", item: xWith(), cond: "#A = :x", update: "SET #M.#a = :x",
 			values: vals(":x", xS("x")), want: "ccf"},
 	}

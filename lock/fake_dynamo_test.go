@@ -21,10 +21,12 @@ import (
 )
 
 // fakeTable is an in-memory DynamoDB table for unit tests. It honours the
-// condition and update expressions the backend sends (the subset it uses),
-// checks them as DynamoDB does (every name and value placeholder used), and
+// condition and update expressions the backend sends (the part of the
+// grammar it uses, see exprParser), checks them as DynamoDB does (every
+// name and value placeholder used, no overlapping paths, and so on), and
 // fails the test on any call it was not scripted for: each test allows the
-// kinds of calls it expects, and may script faults with a hook.
+// kinds of calls it expects, and may script faults with a hook. Tests play
+// other processes with put, update, remove and exec.
 type fakeTable struct {
 	fail  func(format string, args ...any)
 	clock Clock
@@ -47,7 +49,7 @@ type fakeTable struct {
 // A fakeCall is one request the table received.
 type fakeCall struct {
 	Seq     int
-	Kind    string // op, or for UpdateItem what it does: acquire, takeover, heartbeat, release, force
+	Kind    string // op, or for UpdateItem what it does (updateKind)
 	At      time.Time
 	Ctx     context.Context
 	Timeout time.Duration // real time left before the call's deadline; 0 without one
@@ -63,7 +65,9 @@ const fakeTableName = "locks"
 
 // newFakeTable returns an existing, empty table that allows the given kinds
 // of calls: GetItem, Scan, CreateTable, DescribeTable, and for UpdateItem
-// acquire, takeover, heartbeat, release, force.
+// the kinds of updateKind: acquire, takeover, heartbeat, release, force,
+// join, refresh, leave, evict, shared-acquire, shared-heartbeat,
+// shared-release.
 func newFakeTable(t testing.TB, clock Clock, allowed ...string) *fakeTable {
 	f := newFakeTableFailing(func(format string, args ...any) {
 		t.Helper()
