@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"sort"
 	"strings"
@@ -308,7 +309,7 @@ func xIsCCF(err error) bool {
 
 // TestFakeExpressionsMatchDynamoDBLocal runs every case against DynamoDB
 // Local: the expectation must hold there, and the fake must end with the
-// same item.
+// same item, or fail with the same message.
 func TestFakeExpressionsMatchDynamoDBLocal(t *testing.T) {
 	t.Parallel()
 	ep := ddblocal.Endpoint(t)
@@ -332,7 +333,7 @@ func TestFakeExpressionsMatchDynamoDBLocal(t *testing.T) {
 			local := xOutcome(err, out, got.Item)
 			c.check(t, "DynamoDB Local", key, local)
 			fake := xRunFake(t, c, key)
-			if fake.kind != local.kind || !xSameItem(fake.after, local.after) {
+			if fake.kind != local.kind || fake.msg != local.msg || !xSameItem(fake.after, local.after) {
 				t.Errorf("fake and DynamoDB Local differ:\n fake  %s %q %s\n local %s %q %s",
 					fake.kind, fake.msg, xShowItem(fake.after), local.kind, local.msg, xShowItem(local.after))
 			}
@@ -865,4 +866,155 @@ func exprCases() []exprCase {
 		{name: "condition fails before a bad update", item: xWith(), cond: "#A = :x", update: "SET #M.#a = :x",
 			values: vals(":x", xS("x")), want: "ccf"},
 	}
+}
+
+// TestFakeMatchesDynamoDBLocalRandomly sends random writes of DESIGN12 (and
+// of layout v1) over random items of both layouts to DynamoDB Local and to
+// the fake, and compares what each did: the outcome and the item after.
+func TestFakeMatchesDynamoDBLocalRandomly(t *testing.T) {
+	t.Parallel()
+	ep := ddblocal.Endpoint(t)
+	table := ddblocal.NewTable(t)
+	client := ddblocal.Client(ep, nil)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 12))
+	const rounds = 400
+	seen := map[string]int{}
+	defer func() {
+		t.Logf("outcomes: %v", seen)
+		if seen["ok"] == 0 || seen["ccf"] == 0 || seen["invalid"] == 0 {
+			t.Errorf("%d rounds without each outcome: %v", rounds, seen)
+		}
+	}()
+	for i := range rounds {
+		c := xRandomCase(r)
+		key := fmt.Sprintf("random-%d", i)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if c.item != nil {
+			if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: xWithKey(c.item, key)}); err != nil {
+				cancel()
+				t.Fatalf("put: %v", err)
+			}
+		}
+		out, err := client.UpdateItem(ctx, c.input(table, key))
+		got, gerr := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: keyOf(key), ConsistentRead: aws.Bool(true)})
+		cancel()
+		if gerr != nil {
+			t.Fatalf("get: %v", gerr)
+		}
+		local := xOutcome(err, out, got.Item)
+		seen[local.kind]++
+		fake := xRunFake(t, c, key)
+		if fake.kind != local.kind || fake.msg != local.msg ||
+			!xSameItem(fake.after, local.after) || !xSameItem(fake.attrs, local.attrs) {
+			t.Errorf("%s over %s:\n cond   %s\n update %s\n names  %v\n fake  %s %q %s\n local %s %q %s", c.name, xShowItem(c.item),
+				c.cond, c.update, c.names, fake.kind, fake.msg, xShowItem(fake.after), local.kind, local.msg, xShowItem(local.after))
+		}
+	}
+}
+
+// xRandomCase returns a random write of DESIGN12 or layout v1 over a random
+// item; the case has no expectation of its own.
+func xRandomCase(r *rand.Rand) exprCase {
+	pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
+	owners := []string{"w1", "w2", "w3", "h1", "h2"}
+	rvns := []string{"r1", "r2"}
+	var item xItem
+	if r.IntN(10) != 0 {
+		item = xItem{}
+		if s := pick("locked-run/1", "locked-run/2", "locked-run/2", "terraform", ""); s != "" {
+			item["Schema"] = xS(s)
+		}
+		if r.IntN(4) != 0 {
+			item["FencingToken"] = xN(pick("0", "7", "9223372036854775807"))
+		}
+		if r.IntN(3) == 0 {
+			item["Owner"], item["RVN"] = xS(pick(owners...)), xS(pick(rvns...))
+		}
+		if n := r.IntN(5); n > 0 {
+			var line []types.AttributeValue
+			for range n - 1 {
+				line = append(line, xWaiter(pick(owners...), pick(rvns...), r.IntN(2) == 0))
+			}
+			item["Line"] = xL(line...)
+		}
+		if n := r.IntN(5); n > 0 {
+			m := map[string]types.AttributeValue{}
+			for range n - 1 {
+				m[pick(owners...)] = xHolder(pick(rvns...))
+			}
+			item["SharedHolders"] = &types.AttributeValueMemberM{Value: m}
+		}
+		if r.IntN(2) == 0 {
+			item["MaxHolders"] = xN(pick("0", "2", "3"))
+		}
+	}
+	me, o, rvn := pick(owners...), pick(owners...), pick(rvns...)
+	idx := fmt.Sprint(r.IntN(4))
+	n := pick("0", "2", "3")
+	c := exprCase{item: item, names: map[string]string{}}
+	switch k := r.IntN(15); k {
+	case 0:
+		c.name, c.cond, c.update, c.values = "exclusive fast path", xExclusiveFast, xExclusiveSet, xExclusiveVals()
+	case 1:
+		c.name, c.cond, c.update = "shared empty form", xSharedEmpty, xSharedEmptySet
+		c.values = xSchemaVals(":mapWithMe", xM(me, xHolder(rvn)), ":n", xN(n))
+	case 2:
+		c.name, c.cond, c.update = "shared room form", xSharedRoom, xSharedRoomSet
+		c.names["#me"], c.values = me, xSchemaVals(":entry", xHolder(rvn), ":n", xN(n))
+	case 3:
+		c.name, c.cond, c.update, c.values = "head acquires exclusive", xHeadExclusive, xHeadExclusiveSet, xHeadVals(me)
+	case 4:
+		c.name, c.cond, c.update = "head acquires shared", xHeadShared, xHeadSharedSet
+		c.names["#me"], c.values = me, xSchemaVals(":me", xS(me), ":entry", xHolder(rvn), ":n", xN(n))
+	case 5:
+		c.name, c.cond, c.update, c.values = "join", xJoinCond, xJoinSet, xJoinVals(me)
+	case 6:
+		c.name, c.cond = "refresh", "#Line["+idx+"].#Owner = :me"
+		c.update = "SET #Line[" + idx + "].#HeartbeatAt = :now, #Line[" + idx + "].#RVN = :new"
+		c.values = map[string]types.AttributeValue{":me": xS(me), ":now": xS("t1"), ":new": xS("r9")}
+	case 7:
+		c.name, c.cond, c.update = "leave", "#Line["+idx+"].#Owner = :me", "REMOVE #Line["+idx+"]"
+		c.values = map[string]types.AttributeValue{":me": xS(me)}
+	case 8:
+		c.name, c.cond, c.update = "evict", "#Line["+idx+"].#Owner = :o AND #Line["+idx+"].#RVN = :rvn", "REMOVE #Line["+idx+"]"
+		c.values = map[string]types.AttributeValue{":o": xS(o), ":rvn": xS(rvn)}
+	case 9:
+		c.name, c.cond, c.update = "evict shared holder", "#SharedHolders.#o.#RVN = :rvn", "REMOVE #SharedHolders.#o"
+		c.names["#o"], c.values = o, map[string]types.AttributeValue{":rvn": xS(rvn)}
+	case 10:
+		c.name, c.cond = "shared heartbeat", "#SharedHolders.#me.#RVN IN (:prev, :next)"
+		c.update = "SET #SharedHolders.#me.#RVN = :next, #SharedHolders.#me.#HeartbeatAt = :now"
+		c.names["#me"], c.values = me, map[string]types.AttributeValue{":prev": xS(rvn), ":next": xS("r9"), ":now": xS("t1")}
+	case 11:
+		c.name, c.cond, c.update = "shared release", "attribute_exists(#SharedHolders.#me)", "REMOVE #SharedHolders.#me"
+		c.names["#me"] = me
+	case 12:
+		c.name, c.cond, c.update = "v1 heartbeat", "#Owner = :owner AND #RVN IN (:prev, :next)", "SET #RVN = :next, #HeartbeatAt = :now"
+		c.values = map[string]types.AttributeValue{":owner": xS(me), ":prev": xS(rvn), ":next": xS("r9"), ":now": xS("t1")}
+	case 13:
+		c.name, c.cond, c.update = "v1 release", "#Owner = :owner", "REMOVE #Owner, #RVN"
+		c.values = map[string]types.AttributeValue{":owner": xS(me)}
+	case 14:
+		// Not a write of the design: unconditional, to reach the paths
+		// the conditions guard.
+		c.name = "unconditional"
+		c.update = pick("REMOVE #Line["+idx+"]", "REMOVE #SharedHolders.#me", "SET #SharedHolders.#me = :v",
+			"SET #Line["+idx+"].#RVN = :v", "SET #Line = list_append(#Line, :l)", "SET #Line["+idx+"] = :v")
+		c.values = map[string]types.AttributeValue{":v": xS("v"), ":l": xL(xS("v"))}
+		if !strings.Contains(c.update, ":l") {
+			delete(c.values, ":l")
+		}
+		if !strings.Contains(c.update, ":v") {
+			delete(c.values, ":v")
+		}
+		if len(c.values) == 0 {
+			c.values = nil
+		}
+		if strings.Contains(c.update, "#me") {
+			c.names["#me"] = me
+		}
+	}
+	return c
 }

@@ -557,7 +557,7 @@ func (f *fakeTable) Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...
 	p := newExprParser(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
 	filter := func(map[string]types.AttributeValue) bool { return true }
 	if in.FilterExpression != nil {
-		if filter, err = p.condition(aws.ToString(in.FilterExpression)); err != nil {
+		if filter, err = p.conditionIn("FilterExpression", aws.ToString(in.FilterExpression)); err != nil {
 			return nil, err
 		}
 	}
@@ -737,6 +737,7 @@ func avSize(v types.AttributeValue) int {
 // attribute_not_exists and size in conditions; SET (with +, -,
 // if_not_exists and list_append), REMOVE, ADD and DELETE in updates.
 type exprParser struct {
+	where      string // the expression parsed: ConditionExpression, UpdateExpression, FilterExpression
 	names      map[string]string
 	values     map[string]types.AttributeValue
 	usedNames  map[string]bool
@@ -796,6 +797,11 @@ func tokenize(s string) []string {
 	return toks
 }
 
+// invalid is a ValidationException about the expression being parsed.
+func (p *exprParser) invalid(format string, args ...any) error {
+	return validation("Invalid "+p.where+": "+format, args...)
+}
+
 func (p *exprParser) peek() string {
 	if p.pos < len(p.toks) {
 		return p.toks[p.pos]
@@ -811,7 +817,7 @@ func (p *exprParser) next() string {
 
 func (p *exprParser) expect(tok string) error {
 	if got := p.next(); !strings.EqualFold(got, tok) {
-		return validation("Invalid expression: Syntax error; expected %q, got %q", tok, got)
+		return p.invalid("Syntax error; expected %q, got %q", tok, got)
 	}
 	return nil
 }
@@ -842,14 +848,14 @@ func (p *exprParser) name() (string, error) {
 	case strings.HasPrefix(tok, "#"):
 		name, ok := p.names[tok]
 		if !ok {
-			return "", validation("Invalid expression: An expression attribute name used in the document path is not defined; attribute name: %s", tok)
+			return "", p.invalid("An expression attribute name used in the document path is not defined; attribute name: %s", tok)
 		}
 		p.usedNames[tok] = true
 		return name, nil
 	case tok == "" || strings.HasPrefix(tok, ":") || strings.ContainsAny(tok, exprPunct) || exprKeywords[strings.ToUpper(tok)]:
-		return "", validation("Invalid expression: Syntax error; expected an attribute name, got %q", tok)
+		return "", p.invalid("Syntax error; expected an attribute name, got %q", tok)
 	case reservedWords[strings.ToUpper(tok)]:
-		return "", validation("Invalid expression: Attribute name is a reserved keyword; reserved keyword: %s", tok)
+		return "", p.invalid("Attribute name is a reserved keyword; reserved keyword: %s", tok)
 	}
 	return tok, nil
 }
@@ -877,7 +883,7 @@ func (p *exprParser) value() (types.AttributeValue, error) {
 	tok := p.next()
 	v, ok := p.values[tok]
 	if !ok {
-		return nil, validation("Invalid expression: An expression attribute value used in expression is not defined; attribute value: %s", tok)
+		return nil, p.invalid("An expression attribute value used in expression is not defined; attribute value: %s", tok)
 	}
 	p.usedValues[tok] = true
 	return v, nil
@@ -956,7 +962,7 @@ func (p *exprParser) path() (docPath, error) {
 			tok := p.next()
 			i, err := strconv.Atoi(tok)
 			if err != nil || i < 0 || strings.Trim(tok, "0123456789") != "" {
-				return nil, validation("Invalid expression: Syntax error; a list index must be a non-negative integer, got %q", tok)
+				return nil, p.invalid("Syntax error; a list index must be a non-negative integer, got %q", tok)
 			}
 			if err := p.expect("]"); err != nil {
 				return nil, err
@@ -1037,13 +1043,18 @@ func sizeAV(v types.AttributeValue) (int, bool) {
 type condFn = func(map[string]types.AttributeValue) bool
 
 func (p *exprParser) condition(s string) (condFn, error) {
-	p.toks, p.pos = tokenize(s), 0
+	return p.conditionIn("ConditionExpression", s)
+}
+
+// conditionIn parses a condition given as the request's where.
+func (p *exprParser) conditionIn(where, s string) (condFn, error) {
+	p.where, p.toks, p.pos = where, tokenize(s), 0
 	c, err := p.or()
 	if err != nil {
 		return nil, err
 	}
 	if p.pos != len(p.toks) {
-		return nil, validation("Invalid expression: Syntax error; unexpected %q", p.peek())
+		return nil, p.invalid("Syntax error; unexpected %q", p.peek())
 	}
 	return c, nil
 }
@@ -1095,7 +1106,7 @@ func (p *exprParser) unary() (condFn, error) {
 		}
 		// DynamoDB refuses a group that holds nothing but a group.
 		if p.toks[open+1] == "(" && p.closing(open+1) == p.pos-2 {
-			return nil, validation("Invalid ConditionExpression: The expression has redundant parentheses;")
+			return nil, p.invalid("The expression has redundant parentheses;")
 		}
 		return c, nil
 	case p.peek() == "attribute_exists" || p.peek() == "attribute_not_exists":
@@ -1204,7 +1215,7 @@ func (p *exprParser) unary() (condFn, error) {
 			return nil, err
 		}
 		if len(list) > 100 {
-			return nil, validation("Invalid expression: The IN operator is provided with too many operands; number of operands: %d", len(list))
+			return nil, p.invalid("The IN operator is provided with too many operands; number of operands: %d", len(list))
 		}
 		return func(i map[string]types.AttributeValue) bool {
 			a, ok := left(i)
@@ -1219,7 +1230,7 @@ func (p *exprParser) unary() (condFn, error) {
 			return false
 		}, nil
 	default:
-		return nil, validation("Invalid expression: Syntax error; unsupported operator %q", op)
+		return nil, p.invalid("Syntax error; unsupported operator %q", op)
 	}
 }
 
@@ -1234,7 +1245,7 @@ func (p *exprParser) orderable(op string, toks ...string) error {
 			if t == "BOOLEAN" {
 				t = "BOOL"
 			}
-			return validation("Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: %s, operand type: %s", op, t)
+			return p.invalid("Incorrect operand type for operator or function; operator or function: %s, operand type: %s", op, t)
 		}
 	}
 	return nil
@@ -1402,10 +1413,9 @@ type updateAction struct {
 }
 
 var (
-	msgNoSuchAttr    = "The provided expression refers to an attribute that does not exist in the item"
-	msgBadOperand    = "An operand in the update expression has an incorrect data type"
-	msgInvalidPath   = "The document path provided in the update expression is invalid for update"
-	msgInvalidUpdate = "Invalid UpdateExpression: "
+	msgNoSuchAttr  = "The provided expression refers to an attribute that does not exist in the item"
+	msgBadOperand  = "An operand in the update expression has an incorrect data type"
+	msgInvalidPath = "The document path provided in the update expression is invalid for update"
 )
 
 // update parses an update expression into a func that applies it to a copy
@@ -1475,7 +1485,7 @@ func (p *exprParser) update(s string) (func(old map[string]types.AttributeValue)
 // actions parses an update expression and checks it as DynamoDB does before
 // it looks at the item: each clause once, no two paths overlapping.
 func (p *exprParser) actions(s string) ([]updateAction, error) {
-	p.toks, p.pos = tokenize(s), 0
+	p.where, p.toks, p.pos = "UpdateExpression", tokenize(s), 0
 	var acts []updateAction
 	seen := map[string]bool{}
 	if len(p.toks) == 0 {
@@ -1545,7 +1555,7 @@ func checkAddDelete(clause string, v types.AttributeValue) error {
 			return nil
 		}
 	}
-	return validation("Invalid UpdateExpression: Incorrect operand type for operator or function; operator: %s, operand type: %s", clause, avType(v))
+	return validation("Invalid UpdateExpression: Incorrect operand type for operator or function; operator: %s, operand type: %s, typeSet: ALLOWED_FOR_%s_OPERAND", clause, avType(v), clause)
 }
 
 // avType names a value's type as DynamoDB's messages do.
@@ -1629,12 +1639,12 @@ func (p *exprParser) setValue() (valueFn, error) {
 			an, ok1 := a.(*types.AttributeValueMemberN)
 			bn, ok2 := b.(*types.AttributeValueMemberN)
 			if !ok1 || !ok2 {
-				return nil, validation("%s%s", msgInvalidUpdate, msgBadOperand)
+				return nil, validation("%s", msgBadOperand)
 			}
 			x, ok3 := fakeNum(an.Value)
 			y, ok4 := fakeNum(bn.Value)
 			if !ok3 || !ok4 {
-				return nil, validation("%s%s", msgInvalidUpdate, msgBadOperand)
+				return nil, validation("%s", msgBadOperand)
 			}
 			if op == "+" {
 				return &types.AttributeValueMemberN{Value: fakeFormatNum(x.Add(x, y))}, nil
@@ -1711,7 +1721,7 @@ func (p *exprParser) setOperand() (valueFn, error) {
 			al, ok1 := a.(*types.AttributeValueMemberL)
 			bl, ok2 := b.(*types.AttributeValueMemberL)
 			if !ok1 || !ok2 {
-				return nil, validation("%s%s", msgInvalidUpdate, msgBadOperand)
+				return nil, validation("%s", msgBadOperand)
 			}
 			l := make([]types.AttributeValue, 0, len(al.Value)+len(bl.Value))
 			return &types.AttributeValueMemberL{Value: append(append(l, al.Value...), bl.Value...)}, nil
@@ -1724,7 +1734,7 @@ func (p *exprParser) setOperand() (valueFn, error) {
 	return func(old map[string]types.AttributeValue) (types.AttributeValue, error) {
 		v, ok := path.get(old)
 		if !ok {
-			return nil, validation("%s%s", msgInvalidUpdate, msgNoSuchAttr)
+			return nil, validation("%s", msgNoSuchAttr)
 		}
 		return v, nil
 	}, nil
@@ -1803,7 +1813,7 @@ func addPath(item map[string]types.AttributeValue, path docPath, v types.Attribu
 	if !ok {
 		return setPath(item, path, v)
 	}
-	bad := validation("%s%s", msgInvalidUpdate, msgBadOperand)
+	bad := validation("%s", msgBadOperand)
 	switch c := cur.(type) {
 	case *types.AttributeValueMemberN:
 		add, ok := v.(*types.AttributeValueMemberN)
@@ -1865,7 +1875,7 @@ func deletePath(item map[string]types.AttributeValue, path docPath, v types.Attr
 	if !ok {
 		return nil
 	}
-	bad := validation("%s%s", msgInvalidUpdate, msgBadOperand)
+	bad := validation("%s", msgBadOperand)
 	var rest types.AttributeValue
 	n := 0
 	switch c := cur.(type) {
