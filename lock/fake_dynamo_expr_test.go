@@ -952,6 +952,22 @@ func xRandomCase(r *rand.Rand) exprCase {
 	}
 	me, o, rvn := pick(owners...), pick(owners...), pick(rvns...)
 	idx := fmt.Sprint(r.IntN(4))
+	// Half the time, name an entry the item has, so that conditions hold
+	// more often.
+	if l, ok := item["Line"].(*types.AttributeValueMemberL); ok && len(l.Value) > 0 && r.IntN(2) == 0 {
+		i := r.IntN(len(l.Value))
+		e := l.Value[i].(*types.AttributeValueMemberM).Value
+		idx, me, rvn = fmt.Sprint(i), e["Owner"].(*types.AttributeValueMemberS).Value, e["RVN"].(*types.AttributeValueMemberS).Value
+		o = me
+	} else if m, ok := item["SharedHolders"].(*types.AttributeValueMemberM); ok && len(m.Value) > 0 && r.IntN(2) == 0 {
+		keys := make([]string, 0, len(m.Value))
+		for k := range m.Value {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		me = keys[r.IntN(len(keys))]
+		o, rvn = me, m.Value[me].(*types.AttributeValueMemberM).Value["RVN"].(*types.AttributeValueMemberS).Value
+	}
 	n := pick("0", "2", "3")
 	c := exprCase{item: item, names: map[string]string{}}
 	switch k := r.IntN(15); k {
