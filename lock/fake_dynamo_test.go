@@ -367,7 +367,8 @@ const (
 //	shared-release   REMOVE SharedHolders.x, condition without RVN
 //	shared-heartbeat SET SharedHolders.x.y only
 //	heartbeat        SET RVN
-//	force            REMOVE Owner, condition on RVN
+//	force            REMOVE Owner, condition on RVN; or REMOVE SharedHolders.x
+//	                 on their RVN and attribute_not_exists(#Owner) (release --force)
 //	release          REMOVE Owner, condition without RVN
 func updateKind(in *dynamodb.UpdateItemInput) string {
 	p := newExprParser(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
@@ -423,6 +424,8 @@ func updateKind(in *dynamodb.UpdateItemInput) string {
 		return "join"
 	case only("SET", fkLine, 3):
 		return "refresh"
+	case only("REMOVE", fkShared, 2) && condRVN && condFree:
+		return "force"
 	case only("REMOVE", fkLine, 2) && condRVN, only("REMOVE", fkShared, 2) && condRVN:
 		return "evict"
 	case only("REMOVE", fkLine, 2):
