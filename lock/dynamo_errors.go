@@ -17,9 +17,14 @@ import (
 // locked-run, so it is left alone. It matches ErrForeignItem and ErrHeld.
 type ForeignItemError struct {
 	Key string
+	// Newer is set when the item is a lock of a later locked-run version.
+	Newer bool
 }
 
 func (e *ForeignItemError) Error() string {
+	if e.Newer {
+		return fmt.Sprintf("the lock item of key %q was written by a newer locked-run; upgrade this one", e.Key)
+	}
 	return fmt.Sprintf("%s (no %s %q); use another --key", ErrForeignItem, attrSchema, SchemaVersion)
 }
 

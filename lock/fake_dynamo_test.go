@@ -417,6 +417,7 @@ func updateKind(in *dynamodb.UpdateItemInput) string {
 	case addToken && setShared:
 		return "shared-acquire"
 	case addToken && condFree:
+		// a free key, or the head of the line taking it
 		return "acquire"
 	case addToken:
 		return "takeover"
