@@ -89,8 +89,28 @@ func fzItem(shape []byte, vals string) map[string]types.AttributeValue {
 		case fzNULL:
 			item[name] = &types.AttributeValueMemberNULL{Value: true}
 		case fzL:
+			if name == "Line" {
+				// Entries as the layout v2 has them, one per
+				// comma-separated owner.
+				var l []types.AttributeValue
+				for _, o := range strings.Split(v, ",") {
+					l = append(l, &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+						attrOwner: &types.AttributeValueMemberS{Value: o}, attrRVN: &types.AttributeValueMemberS{Value: o}}})
+				}
+				item[name] = &types.AttributeValueMemberL{Value: l}
+				break
+			}
 			item[name] = &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: v}}}
 		case fzM:
+			if name == "SharedHolders" {
+				// Shared holders keyed by comma-separated owners.
+				m := map[string]types.AttributeValue{}
+				for _, o := range strings.Split(v, ",") {
+					m[o] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{attrRVN: &types.AttributeValueMemberS{Value: o}}}
+				}
+				item[name] = &types.AttributeValueMemberM{Value: m}
+				break
+			}
 			item[name] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"S": &types.AttributeValueMemberS{Value: v}}}
 		case fzSS:
 			item[name] = &types.AttributeValueMemberSS{Value: []string{v}}
@@ -144,28 +164,30 @@ func fzSeeds() []struct {
 		{tfLock, tfLockVals},
 		{tfDigest, tfDigestVals},
 		{nil, ""},
-		{with(held, 1, fzAbsent), heldVals},                   // held-looking, no Schema
-		{held, replace(heldVals, 1, "locked-run/9")},          // a future layout
-		{with(held, 1, fzNULL), heldVals},                     // Schema of the wrong type
-		{with(held, 2, fzN), replace(heldVals, 2, "7")},       // Owner of the wrong type
-		{held, replace(heldVals, 2, "")},                      // Owner empty
-		{with(held, 2, fzNilValue), heldVals},                 // Owner nil
-		{held, replace(heldVals, 9, "9223372036854775807")},   // LeaseMs overflowing a Duration
-		{held, replace(heldVals, 9, "-30000")},                // negative lease
-		{held, replace(heldVals, 11, "18446744073709551616")}, // token past uint64
-		{held, replace(heldVals, 11, "-1")},                   // negative token
-		{held, replace(heldVals, 11, "1e3")},                  // token in exponent form
-		{held, replace(heldVals, 4, "99999999999")},           // pid out of range
-		{held, replace(heldVals, 7, "yesterday")},             // unreadable display time
-		{with(free, 0, fzAbsent), freeVals},                   // no key at all
-		{with(free, 0, fzN), replace(freeVals, 0, "5")},       // key of the wrong type
-		{free, replace(freeVals, 0, "")},                      // empty key
-		{with(free, 11, fzS), freeVals},                       // token as a string
-		{v2(free, fzL, fzAbsent), freeVals + "\n\n\nw1"},      // a waiter in the line
-		{v2(free, fzAbsent, fzM), freeVals + "\n\n\n\nr1"},    // a shared holder
-		{v2(free, fzL, fzM), freeVals + "\n\n\nw1\nr1"},       // both
-		{v2(free, fzS, fzS), freeVals},                        // empty strings: size 0
-		{v2(held, fzL, fzAbsent), heldVals + "\n\n\nw1"},      // held, with a line
+		{with(held, 1, fzAbsent), heldVals},                      // held-looking, no Schema
+		{held, replace(heldVals, 1, "locked-run/9")},             // a future layout
+		{with(held, 1, fzNULL), heldVals},                        // Schema of the wrong type
+		{with(held, 2, fzN), replace(heldVals, 2, "7")},          // Owner of the wrong type
+		{held, replace(heldVals, 2, "")},                         // Owner empty
+		{with(held, 2, fzNilValue), heldVals},                    // Owner nil
+		{held, replace(heldVals, 9, "9223372036854775807")},      // LeaseMs overflowing a Duration
+		{held, replace(heldVals, 9, "-30000")},                   // negative lease
+		{held, replace(heldVals, 11, "18446744073709551616")},    // token past uint64
+		{held, replace(heldVals, 11, "-1")},                      // negative token
+		{held, replace(heldVals, 11, "1e3")},                     // token in exponent form
+		{held, replace(heldVals, 4, "99999999999")},              // pid out of range
+		{held, replace(heldVals, 7, "yesterday")},                // unreadable display time
+		{with(free, 0, fzAbsent), freeVals},                      // no key at all
+		{with(free, 0, fzN), replace(freeVals, 0, "5")},          // key of the wrong type
+		{free, replace(freeVals, 0, "")},                         // empty key
+		{with(free, 11, fzS), freeVals},                          // token as a string
+		{v2(free, fzL, fzAbsent), freeVals + "\n\n\nw1"},         // a waiter in the line
+		{v2(free, fzAbsent, fzM), freeVals + "\n\n\n\nr1"},       // a shared holder
+		{v2(free, fzL, fzM), freeVals + "\n\n\nw1\nr1"},          // both
+		{v2(free, fzS, fzS), freeVals},                           // empty strings: size 0
+		{v2(held, fzL, fzAbsent), heldVals + "\n\n\nw1"},         // held, with a line
+		{v2(free, fzL, fzM), freeVals + "\n\n\nw1,w2,w3\nh2,h1"}, // longer line, two shared holders
+		{v2(free, fzL, fzM), freeVals + "\n\n\n,w2\n"},           // an empty owner in each
 	}
 }
 
@@ -205,11 +227,15 @@ func FuzzDecodeRecord(f *testing.F) {
 		if !keyOK || rec.Key != key.Value {
 			t.Errorf("Key %q, item's LockID %v", rec.Key, item[attrKey])
 		}
-		fzCheckString(t, item, attrOwner, rec.Owner)
-		fzCheckString(t, item, attrHost, rec.Host)
-		fzCheckString(t, item, attrUser, rec.User)
-		fzCheckString(t, item, attrCommand, rec.Command)
-		fzCheckString(t, item, attrRVN, rec.Version)
+		fzCheckHolders(t, item, rec)
+		if o, owner := item[attrOwner].(*types.AttributeValueMemberS); owner && o != nil || len(rec.Holders) == 0 {
+			// Otherwise the first shared holder speaks for the key.
+			fzCheckString(t, item, attrOwner, rec.Owner)
+			fzCheckString(t, item, attrHost, rec.Host)
+			fzCheckString(t, item, attrUser, rec.User)
+			fzCheckString(t, item, attrCommand, rec.Command)
+			fzCheckString(t, item, attrRVN, rec.Version)
+		}
 		if n, ok := item[attrToken].(*types.AttributeValueMemberN); ok {
 			if want, err := strconv.ParseUint(n.Value, 10, 64); err != nil || rec.Token != want {
 				t.Errorf("Token %d from FencingToken %q", rec.Token, n.Value)
@@ -229,6 +255,56 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Errorf("PID %d", rec.PID)
 		}
 	})
+}
+
+// fzCheckHolders checks the holders and the line of a decoded record
+// against the item: the exclusive holder first, then one entry per shared
+// holder, the first of which speaks for the key when there is no exclusive
+// one; the line's owners in the item's order.
+func fzCheckHolders(t *testing.T, item map[string]types.AttributeValue, rec Record) {
+	t.Helper()
+	var want []string
+	if o, ok := item[attrOwner].(*types.AttributeValueMemberS); ok && o != nil {
+		want = append(want, o.Value)
+	}
+	exclusive := len(want)
+	if m, ok := item["SharedHolders"].(*types.AttributeValueMemberM); ok && m != nil {
+		for o := range m.Value {
+			want = append(want, o)
+		}
+	}
+	var got []string
+	for _, h := range rec.Holders {
+		got = append(got, h.Owner)
+	}
+	sort.Strings(want[exclusive:])
+	sorted := append([]string(nil), got...)
+	if len(sorted) >= exclusive {
+		sort.Strings(sorted[exclusive:])
+	}
+	if !slices.Equal(sorted, want) || (len(got) > 0 && got[0] != rec.Owner) {
+		t.Errorf("holders %q (owner %q), item has %q", got, rec.Owner, want)
+	}
+	if exclusive == 0 && len(got) > 0 && !rec.Shared {
+		t.Errorf("record of shared holders %q is not Shared", got)
+	}
+	var line []string
+	if l, ok := item["Line"].(*types.AttributeValueMemberL); ok && l != nil {
+		for _, e := range l.Value {
+			if m, ok := e.(*types.AttributeValueMemberM); ok && m != nil {
+				if o, ok := m.Value[attrOwner].(*types.AttributeValueMemberS); ok && o != nil {
+					line = append(line, o.Value)
+				}
+			}
+		}
+	}
+	var gotLine []string
+	for _, w := range rec.Line {
+		gotLine = append(gotLine, w.Owner)
+	}
+	if !slices.Equal(gotLine, line) {
+		t.Errorf("line %q, item has %q", gotLine, line)
+	}
 }
 
 // fzCheckString checks that a decoded string field is the item's string
