@@ -42,6 +42,7 @@ type fakeTable struct {
 	calls    []*fakeCall
 	pageSize int
 	noOld    bool          // behave like an endpoint without ReturnValuesOnConditionCheckFailure
+	shadow   *fakeShadow   // DynamoDB Local, checking every update (EnvFakeShadow)
 	changed  chan struct{} // closed and replaced at every call's end
 	won      chan struct{} // closed when an acquire or takeover first succeeds
 }
@@ -73,6 +74,7 @@ func newFakeTable(t testing.TB, clock Clock, allowed ...string) *fakeTable {
 		t.Helper()
 		t.Errorf(format, args...)
 	}, clock, allowed...)
+	f.shadow = newFakeShadow(t)
 	return f
 }
 
@@ -474,6 +476,15 @@ func (f *fakeTable) applyUpdate(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateI
 		return nil, err
 	}
 	item, out, err := fakeUpdateItem(f.items[key], key, in, !f.noOld)
+	if f.shadow != nil {
+		after := f.items[key]
+		if err == nil {
+			after = item
+		}
+		if diff := f.shadow.check(in, f.items[key], f.noOld, out, err, after); diff != "" {
+			f.fail("%s", diff)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
