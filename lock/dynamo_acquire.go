@@ -438,10 +438,10 @@ func (a *acquisition) decide(v view) (action, time.Duration, error) {
 	if err := a.pastDeadline(v, now); err != nil {
 		return action{}, 0, err
 	}
-	a.notify(v, now)
 	if !inLine && !a.opts.NoWait {
 		return action{kind: actJoin}, 0, nil
 	}
+	a.notify(v, now) // after joining: it tells the place in line
 	if inLine && !now.Before(a.refreshed.Add(a.d.timing.Heartbeat)) {
 		return action{kind: actRefresh}, 0, nil
 	}

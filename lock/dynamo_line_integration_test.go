@@ -31,10 +31,18 @@ func TestDynamoLocalLineOrder(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l, err := d.Acquire(context.Background(), "line", AcquireOptions{})
+			first := 0
+			l, err := d.Acquire(context.Background(), "line", AcquireOptions{OnWait: func(w Wait) {
+				if first == 0 {
+					first = w.Position
+				}
+			}})
 			if err != nil {
 				t.Error(err)
 				return
+			}
+			if first != i+1 {
+				t.Errorf("waiter %d was first told place %d in line, want %d", i, first, i+1)
 			}
 			mu.Lock()
 			order = append(order, i)
