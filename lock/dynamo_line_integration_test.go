@@ -529,3 +529,25 @@ func TestDynamoLocalHandover(t *testing.T) {
 		t.Errorf("after release: %+v", rec)
 	}
 }
+
+// TestDynamoLocalLeaveAfterHandover: a waiter that leaves the line as the
+// key is handed over to it finds itself the holder, and removes that hold.
+func TestDynamoLocalLeaveAfterHandover(t *testing.T) {
+	e := newITEnv(t)
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	_, err := e.raw.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(e.table), Item: map[string]types.AttributeValue{
+		attrKey: avS("gone"), attrSchema: avS(SchemaVersion), attrOwner: avS("quitter-1-00000000"), attrHost: avS("quitter"),
+		attrPID: avN(1), attrAcquired: avS(now), attrHeartbeat: avS(now), attrLease: avN(3000), attrRVN: avS("handed"), attrToken: avN(7),
+		attrLine: &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := e.dynamo(t, e.client(nil), "quitter", nil)
+	if !d.leaveLine(context.Background(), "gone", "quitter-1-00000000", 0) {
+		t.Fatal("leaveLine did not report the entry gone")
+	}
+	if rec := e.status(t, "gone"); rec.Held() || rec.Token != 7 {
+		t.Fatalf("after leaving: %+v; want the handed-over hold removed, token kept", rec)
+	}
+}
