@@ -505,7 +505,9 @@ func (a *acquisition) decide(v view) (action, time.Duration, error) {
 		wait = min(wait, a.refreshed.Add(a.d.timing.Heartbeat).Sub(now))
 	}
 	for _, s := range a.watched {
-		if a.blocks(v, s) {
+		// Only an expiry still to come is worth waking for: one that
+		// came is acted on above, or by the waiter ahead of us.
+		if a.blocks(v, s) && !a.expired(s, now) {
 			wait = min(wait, s.since.Add(s.lease).Sub(now))
 		}
 	}
@@ -852,6 +854,27 @@ func (a *acquisition) request(act action) (*dynamodb.UpdateItemInput, string) {
 			attrRVN:       avS(rvn),
 		}
 		vals[":n"] = avN(int64(a.n))
+		if act.kind == actTakeover {
+			// A dead exclusive holder, taken over by a shared caller:
+			// its attributes go, and we become the first shared holder.
+			vals[":holders"] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+				a.owner: &types.AttributeValueMemberM{Value: entry},
+			}}
+			vals[":seenOwner"] = avS(act.target.owner)
+			update = "SET #Schema = :v2, #SharedHolders = :holders, #MaxHolders = :n " + removeHolderExpr
+			if act.head {
+				update += ", #Line[0]"
+			}
+			update += " ADD #FencingToken :one"
+			cond = v12 + " AND #Owner = :seenOwner AND " + noShared + " AND " + front + " AND " + tokenOK
+			if act.target.rvn != "" {
+				vals[":seenRVN"] = avS(act.target.rvn)
+				cond += " AND #RVN = :seenRVN"
+			} else {
+				cond += " AND attribute_not_exists(#RVN)"
+			}
+			break
+		}
 		if act.nonEmpty {
 			nm["#me"] = a.owner
 			vals[":entry"] = &types.AttributeValueMemberM{Value: entry}
