@@ -207,7 +207,7 @@ func (r *chaosHoldersRun) slot(i int) {
 			return
 		}
 		w.cmd = exec.Command(binPath, append(r.args(kind), "--", self)...)
-		w.cmd.Env = append(dynamoEnv(r.proxies[i].URL()),
+		w.cmd.Env = append(quickRaceExit(dynamoEnv(r.proxies[i].URL())),
 			fmt.Sprintf("%s=%s|%s|%s|%d", lineChildEnv, r.log, w.label, kind, hold),
 			lineSockEnv+"="+filepath.Join(r.dir, "sock"))
 		// A file, not a pipe: Wait returns when the wrapper exits.

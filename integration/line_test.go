@@ -96,6 +96,15 @@ func lineChild(v string) int {
 	return 0
 }
 
+// quickRaceExit returns env with the race detector's sleep at exit (a
+// second, GORACE atexit_sleep_ms) turned off, for the race-built locked-run
+// and test binary it starts: the tests of the line start dozens of both.
+// The release of the lock comes before that sleep, so it changes no
+// outcome, only the tests' time.
+func quickRaceExit(env []string) []string {
+	return append(slices.Clone(env), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+}
+
 // A lineSection is one child's run as its records (and, for a child that
 // could not write its end, the monitor) tell it.
 type lineSection struct {
@@ -159,13 +168,30 @@ type lineRun struct {
 // hold ("MS" or "until=FILE"). kind is only written to the log.
 func startLineRun(t *testing.T, env []string, log, label, kind, hold string, args ...string) *lineRun {
 	t.Helper()
+	return startLineRunOf(t, binPath, env, log, label, kind, hold, args...)
+}
+
+// startLineRunOf is startLineRun with the locked-run binary at bin.
+func startLineRunOf(t *testing.T, bin string, env []string, log, label, kind, hold string, args ...string) *lineRun {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	env = append(slices.Clone(env), fmt.Sprintf("%s=%s|%s|%s|%s", lineChildEnv, log, label, kind, hold))
+	env = append(quickRaceExit(env), fmt.Sprintf("%s=%s|%s|%s|%s", lineChildEnv, log, label, kind, hold))
 	r := &lineRun{label: label, stderr: &syncBuffer{}, start: time.Now()}
-	r.cmd = startBin(t, env, nil, r.stderr, append(append(slices.Clone(args), "--"), self)...)
+	r.cmd = exec.Command(bin, append(append(slices.Clone(args), "--"), self)...)
+	r.cmd.Env = env
+	r.cmd.Stderr = r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if r.cmd.ProcessState == nil {
+			_ = r.cmd.Process.Kill()
+			_ = r.cmd.Wait()
+		}
+	})
 	return r
 }
 
