@@ -206,7 +206,7 @@ func waitBegun(t *testing.T, log, label string, d time.Duration) {
 }
 
 // lineItem reads the key's item (nil when there is none).
-func lineItem(t *testing.T, client *dynamodb.Client, table, key string) map[string]types.AttributeValue {
+func lineItem(t testing.TB, client *dynamodb.Client, table, key string) map[string]types.AttributeValue {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -223,7 +223,7 @@ func lineItem(t *testing.T, client *dynamodb.Client, table, key string) map[stri
 
 // linePIDs returns the pids of the waiters in the key's line (the item's
 // Line attribute, DESIGN of issue 12), in line order.
-func linePIDs(t *testing.T, client *dynamodb.Client, table, key string) []int {
+func linePIDs(t testing.TB, client *dynamodb.Client, table, key string) []int {
 	t.Helper()
 	l, ok := lineItem(t, client, table, key)["Line"].(*types.AttributeValueMemberL)
 	if !ok {
