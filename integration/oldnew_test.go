@@ -200,7 +200,7 @@ func TestOldAndNewBinaries(t *testing.T) {
 			t.Errorf("the new waiter never ran its command")
 		} else {
 			after := time.Duration(s.begin - killed)
-			if early := lease - heartbeat - 300*time.Millisecond; after < early {
+			if early := lease - heartbeat - 700*time.Millisecond; after < early {
 				t.Errorf("the new waiter took over %s after the old holder was SIGKILLed, before its record was unchanged for a lease (%s)", after, early)
 			}
 			if limit := lease + heartbeat + 5*time.Second; after > limit {
