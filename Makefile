@@ -145,7 +145,7 @@ bench-paired: deps
 # of 1, 10 and 50 waiters over LOCKED_RUN_BENCH_WINDOW (default 30s) with
 # the head's time to acquire after a release.
 bench-line: deps
-	LOCKED_RUN_TEST_NORACE=1 $(GO) test -count=1 -run '^$$' -bench '^BenchmarkLine' -benchtime 1x -timeout 20m ./integration
+	CGO_ENABLED=0 LOCKED_RUN_TEST_NORACE=1 $(GO) test -count=1 -run '^$$' -bench '^BenchmarkLine' -benchtime 1x -timeout 20m ./integration
 
 # chaos-long runs the chaos test for CHAOS_DURATION instead of its CI size.
 CHAOS_DURATION ?= 10m
