@@ -516,3 +516,58 @@ func TestLineExclusiveNotStarvedByShared(t *testing.T) {
 
 // tokenPattern finds the fencing token in the "acquired lock" line.
 var tokenPattern = regexp.MustCompile(`acquired lock:.* token=(\d+)`)
+
+// TestLineLeaversLeaveAtOnce: a waiter that gives up (--timeout) or is
+// interrupted (SIGINT) has left the line by the time it exits, wherever it
+// stood in it, and the waiter behind it moves up (issue 12, point 1).
+func TestLineLeaversLeaveAtOnce(t *testing.T) {
+	endpoint := ddblocal.Endpoint(t)
+	table := ddblocal.NewTable(t)
+	env := dynamoEnv(endpoint)
+	client := ddblocal.Client(endpoint, nil)
+	dir := t.TempDir()
+	log, release := filepath.Join(dir, "log"), filepath.Join(dir, "release")
+	const key = "leavers"
+	args := []string{"-t", table, "-k", key}
+
+	holder := startLineRun(t, env, log, "holder", "exclusive", "until="+release, args...)
+	waitBegun(t, log, "holder", 30*time.Second)
+	var runs []*lineRun
+	for i, extra := range [][]string{nil, {"-w", "3s"}, nil, nil} {
+		r := startLineRun(t, env, log, fmt.Sprintf("w%d", i), "exclusive", "20", append(slices.Clone(args), extra...)...)
+		runs = append(runs, r)
+		if ok, pids := awaitInLine(t, client, table, key, r.cmd.Process.Pid, i+1, 10*time.Second); !ok {
+			t.Fatalf("waiter %s (pid %d) is not number %d of the line after 10s: %v", r.label, r.cmd.Process.Pid, i+1, pids)
+		}
+	}
+	pid := func(i int) int { return runs[i].cmd.Process.Pid }
+
+	// w1 gives up after 3s: exit 75, and its entry is gone as it exits.
+	checkExit(t, runs[1], 75, 30*time.Second)
+	if got, want := linePIDs(t, client, table, key), []int{pid(0), pid(2), pid(3)}; !slices.Equal(got, want) {
+		t.Errorf("after the waiter with --timeout gave up the line holds %v, want %v", got, want)
+	}
+	// w2 is interrupted: exit 130, and its entry is gone as it exits.
+	if err := runs[2].cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	checkExit(t, runs[2], 130, 30*time.Second)
+	if got, want := linePIDs(t, client, table, key), []int{pid(0), pid(3)}; !slices.Equal(got, want) {
+		t.Errorf("after the interrupted waiter exited the line holds %v, want %v", got, want)
+	}
+
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkExit(t, holder, 0, 30*time.Second)
+	checkExit(t, runs[0], 0, 30*time.Second)
+	checkExit(t, runs[3], 0, 30*time.Second)
+	secs, order := readLineLog(t, log)
+	if want := []string{"holder", "w0", "w3"}; !slices.Equal(order, want) {
+		t.Errorf("commands ran in the order %v, want %v", order, want)
+	}
+	checkNoOverlap(t, secs, order)
+	if got := linePIDs(t, client, table, key); len(got) != 0 {
+		t.Errorf("after the run the line still holds %v", got)
+	}
+}
