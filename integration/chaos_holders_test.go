@@ -545,58 +545,18 @@ func (r *chaosHoldersRun) verify() {
 		s.end = died
 	}
 
-	// Sweep the begin and end events in time order; at equal times an end
-	// comes first (it happened no later).
-	type event struct {
-		at    int64
-		begin bool
-		s     *lineSection
-	}
-	var evs []event
+	list := make([]*lineSection, 0, len(order))
 	for _, l := range order {
-		evs = append(evs, event{secs[l].begin, true, secs[l]}, event{secs[l].end, false, secs[l]})
+		list = append(list, secs[l])
 	}
-	sort.SliceStable(evs, func(i, j int) bool {
-		if evs[i].at != evs[j].at {
-			return evs[i].at < evs[j].at
+	maxAll, maxShared, overlaps := sweepHolders(list, r.mode.limit)
+	violations := len(overlaps)
+	for _, o := range overlaps {
+		var who []string
+		for _, s := range o.running {
+			who = append(who, fmt.Sprintf("%s (%s, token %d, %s..%s)", s.label, s.kind, s.token, r.rel(s.begin), r.rel(s.end)))
 		}
-		return !evs[i].begin && evs[j].begin
-	})
-	running := map[string]*lineSection{}
-	var maxShared, maxAll, violations int
-	for _, e := range evs {
-		if !e.begin {
-			delete(running, e.s.label)
-			continue
-		}
-		running[e.s.label] = e.s
-		shared, excl := 0, 0
-		for _, s := range running {
-			if s.kind == "exclusive" {
-				excl++
-			} else {
-				shared++
-			}
-		}
-		maxShared, maxAll = max(maxShared, shared), max(maxAll, len(running))
-		bad := ""
-		switch {
-		case excl > 1:
-			bad = "two exclusive commands at once"
-		case excl > 0 && shared > 0:
-			bad = "a shared and an exclusive command at once"
-		case r.mode.limit > 0 && shared > r.mode.limit:
-			bad = fmt.Sprintf("%d commands at once with --max-holders %d", shared, r.mode.limit)
-		}
-		if bad != "" {
-			violations++
-			var who []string
-			for _, s := range running {
-				who = append(who, fmt.Sprintf("%s (%s, token %d, %s..%s)", s.label, s.kind, s.token, r.rel(s.begin), r.rel(s.end)))
-			}
-			sort.Strings(who)
-			t.Errorf("%s at %s: %s\nstderr of %s:\n%s", bad, r.rel(e.at), strings.Join(who, ", "), e.s.label, r.stderrTail(e.s.label))
-		}
+		t.Errorf("%s at %s: %s\nstderr of %s:\n%s", o.what, r.rel(o.at), strings.Join(who, ", "), o.started.label, r.stderrTail(o.started.label))
 	}
 
 	// Fencing tokens: one per acquisition, and a section that ended
@@ -709,4 +669,113 @@ func (r *chaosHoldersRun) stderrTail(label string) string {
 		lines = lines[len(lines)-30:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// A holdersOverlap is a moment when the commands running broke the rules.
+type holdersOverlap struct {
+	what    string
+	at      int64
+	started *lineSection   // the command whose start broke them
+	running []*lineSection // every command running then, by label
+}
+
+// sweepHolders goes through the sections' begin and end events in time
+// order (at equal times an end first: it happened no later) and returns the
+// most commands running at once, the most shared ones at once, and every
+// start that made two exclusive commands, an exclusive and a shared one,
+// or more than limit shared ones (limit > 0) run together. A section's end
+// must be set.
+func sweepHolders(list []*lineSection, limit int) (maxAll, maxShared int, overlaps []holdersOverlap) {
+	type event struct {
+		at    int64
+		begin bool
+		s     *lineSection
+	}
+	var evs []event
+	for _, s := range list {
+		evs = append(evs, event{s.begin, true, s}, event{s.end, false, s})
+	}
+	sort.SliceStable(evs, func(i, j int) bool {
+		if evs[i].at != evs[j].at {
+			return evs[i].at < evs[j].at
+		}
+		return !evs[i].begin && evs[j].begin
+	})
+	running := map[string]*lineSection{}
+	for _, e := range evs {
+		if !e.begin {
+			delete(running, e.s.label)
+			continue
+		}
+		running[e.s.label] = e.s
+		shared, excl := 0, 0
+		for _, s := range running {
+			if s.kind == "exclusive" {
+				excl++
+			} else {
+				shared++
+			}
+		}
+		maxShared, maxAll = max(maxShared, shared), max(maxAll, len(running))
+		what := ""
+		switch {
+		case excl > 1:
+			what = "two exclusive commands at once"
+		case excl > 0 && shared > 0:
+			what = "a shared and an exclusive command at once"
+		case limit > 0 && shared > limit:
+			what = fmt.Sprintf("%d commands at once with --max-holders %d", shared, limit)
+		}
+		if what != "" {
+			o := holdersOverlap{what: what, at: e.at, started: e.s}
+			for _, l := range slices.Sorted(maps.Keys(running)) {
+				o.running = append(o.running, running[l])
+			}
+			overlaps = append(overlaps, o)
+		}
+	}
+	return maxAll, maxShared, overlaps
+}
+
+// TestSweepHoldersFindsOverlaps: the checker of TestChaosHolders reports
+// what it must, and only that.
+func TestSweepHoldersFindsOverlaps(t *testing.T) {
+	sec := func(label, kind string, begin, end int64) *lineSection {
+		return &lineSection{label: label, kind: kind, begin: begin, end: end, ended: true}
+	}
+	for _, c := range []struct {
+		name      string
+		limit     int
+		list      []*lineSection
+		maxShared int
+		want      []string // what of each overlap, in order
+	}{
+		{"shared ones together and an exclusive one after them are fine", 3,
+			[]*lineSection{sec("a", "shared", 0, 10), sec("b", "shared", 5, 20), sec("c", "shared", 6, 20), sec("x", "exclusive", 20, 30)}, 3, nil},
+		{"a fourth shared one with --max-holders 3", 3,
+			[]*lineSection{sec("a", "shared", 0, 10), sec("b", "shared", 1, 10), sec("c", "shared", 2, 10), sec("d", "shared", 9, 12)}, 4,
+			[]string{"4 commands at once with --max-holders 3"}},
+		{"any number of shared ones without --max-holders", 0,
+			[]*lineSection{sec("a", "shared", 0, 10), sec("b", "shared", 1, 10), sec("c", "shared", 2, 10), sec("d", "shared", 9, 12)}, 4, nil},
+		{"an exclusive one starting while a shared one runs", 0,
+			[]*lineSection{sec("a", "shared", 0, 10), sec("x", "exclusive", 9, 12)}, 1,
+			[]string{"a shared and an exclusive command at once"}},
+		{"a shared one starting while an exclusive one runs", 0,
+			[]*lineSection{sec("x", "exclusive", 0, 10), sec("a", "shared", 3, 4)}, 1,
+			[]string{"a shared and an exclusive command at once"}},
+		{"two exclusive ones", 0,
+			[]*lineSection{sec("x", "exclusive", 0, 10), sec("y", "exclusive", 10, 20), sec("z", "exclusive", 19, 25)}, 0,
+			[]string{"two exclusive commands at once"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, maxShared, overlaps := sweepHolders(c.list, c.limit)
+			var got []string
+			for _, o := range overlaps {
+				got = append(got, o.what)
+			}
+			if !slices.Equal(got, c.want) || maxShared != c.maxShared {
+				t.Errorf("sweep found %q, at most %d shared; want %q, %d", got, maxShared, c.want, c.maxShared)
+			}
+		})
+	}
 }
