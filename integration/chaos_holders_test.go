@@ -12,12 +12,14 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sys/unix"
 
 	"github.com/locked-run/locked-run/internal/ddblocal"
@@ -70,19 +72,25 @@ const (
 	// chaosHoldersPhase is how long faults are injected in each mode.
 	chaosHoldersPhase = 18 * time.Second
 	chaosHoldersProcs = 6
+	// chaosHoldersDrain is how long the wrappers get to finish once the
+	// faults stop: a few sections each, and a lease or two for the
+	// entries of SIGKILLed holders and waiters to be removed.
+	chaosHoldersDrain = 45 * time.Second
 )
 
 type chaosHoldersRun struct {
-	t       *testing.T
-	mode    chaosHoldersMode
-	dir     string
-	log     string
-	table   string
-	key     string
-	proxies []*faultproxy.Proxy
-	rng     *rand.Rand // the driver's
-	listen  net.Listener
-	started int64
+	t     *testing.T
+	mode  chaosHoldersMode
+	dir   string
+	log   string
+	table string
+	key   string
+	// endpoint is DynamoDB Local's, without a proxy.
+	endpoint string
+	proxies  []*faultproxy.Proxy
+	rng      *rand.Rand // the driver's
+	listen   net.Listener
+	started  int64
 
 	slots    sync.WaitGroup
 	monitors sync.WaitGroup
@@ -116,7 +124,7 @@ func runChaosHolders(t *testing.T, endpoint string, mode chaosHoldersMode) {
 		t.Fatal(err)
 	}
 	r := &chaosHoldersRun{
-		t: t, mode: mode, dir: dir, log: filepath.Join(dir, "log"), table: table, key: "chaos-holders",
+		t: t, mode: mode, dir: dir, log: filepath.Join(dir, "log"), table: table, key: "chaos-holders", endpoint: endpoint,
 		rng:      rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 12)),
 		accepted: make(chan struct{}),
 		deaths:   map[string]int64{},
@@ -428,6 +436,7 @@ func (r *chaosHoldersRun) inject(kind string) {
 // drain stops starting wrappers, heals the proxies and waits for the
 // wrappers to finish, then for their commands' deaths to be stamped.
 func (r *chaosHoldersRun) drain() {
+	r.t.Helper()
 	r.mu.Lock()
 	r.stopping = true
 	r.mu.Unlock()
@@ -447,8 +456,8 @@ func (r *chaosHoldersRun) drain() {
 	}()
 	select {
 	case <-done:
-	case <-time.After(chaosDrainTimeout):
-		r.t.Errorf("wrappers still running %s after the fault phase ended", chaosDrainTimeout)
+	case <-time.After(chaosHoldersDrain):
+		r.t.Errorf("wrappers still running %s after the fault phase ended; the key's item:\n%s", chaosHoldersDrain, r.describeItem())
 		r.killAll()
 		<-done
 	}
@@ -777,5 +786,42 @@ func TestSweepHoldersFindsOverlaps(t *testing.T) {
 				t.Errorf("sweep found %q, at most %d shared; want %q, %d", got, maxShared, c.want, c.maxShared)
 			}
 		})
+	}
+}
+
+// describeItem returns the key's item as DynamoDB holds it now, one
+// attribute a line, for a report.
+func (r *chaosHoldersRun) describeItem() string {
+	item := lineItem(r.t, ddblocal.Client(r.endpoint, nil), r.table, r.key)
+	var lines []string
+	for _, k := range slices.Sorted(maps.Keys(item)) {
+		lines = append(lines, fmt.Sprintf("  %s: %s", k, describeAV(item[k])))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// describeAV formats an attribute value compactly.
+func describeAV(v types.AttributeValue) string {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return strconv.Quote(v.Value)
+	case *types.AttributeValueMemberN:
+		return v.Value
+	case *types.AttributeValueMemberBOOL:
+		return strconv.FormatBool(v.Value)
+	case *types.AttributeValueMemberL:
+		var parts []string
+		for _, e := range v.Value {
+			parts = append(parts, describeAV(e))
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case *types.AttributeValueMemberM:
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(v.Value)) {
+			parts = append(parts, k+"="+describeAV(v.Value[k]))
+		}
+		return "{" + strings.Join(parts, " ") + "}"
+	default:
+		return fmt.Sprintf("%T", v)
 	}
 }
