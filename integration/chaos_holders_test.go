@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sys/unix"
 
@@ -796,7 +797,12 @@ func TestSweepHoldersFindsOverlaps(t *testing.T) {
 // describeItem returns the key's item as DynamoDB holds it now, one
 // attribute a line, for a report.
 func (r *chaosHoldersRun) describeItem() string {
-	item := lineItem(r.t, ddblocal.Client(r.endpoint, nil), r.table, r.key)
+	return describeItem(r.t, ddblocal.Client(r.endpoint, nil), r.table, r.key)
+}
+
+// describeItem returns the item of key, one attribute a line.
+func describeItem(t testing.TB, client *dynamodb.Client, table, key string) string {
+	item := lineItem(t, client, table, key)
 	var lines []string
 	for _, k := range slices.Sorted(maps.Keys(item)) {
 		lines = append(lines, fmt.Sprintf("  %s: %s", k, describeAV(item[k])))

@@ -571,3 +571,88 @@ func TestLineLeaversLeaveAtOnce(t *testing.T) {
 		t.Errorf("after the run the line still holds %v", got)
 	}
 }
+
+// TestLineSharedWaitersTakeOverDeadExclusiveHolder: an exclusive holder
+// SIGKILLed while shared waiters stand in the line is taken over by them
+// within about one lease, and they then hold the key together (found by
+// TestChaosHolders: a key stuck for minutes behind a dead exclusive holder
+// while the head of the line was shared).
+func TestLineSharedWaitersTakeOverDeadExclusiveHolder(t *testing.T) {
+	endpoint := ddblocal.Endpoint(t)
+	table := ddblocal.NewTable(t)
+	env := dynamoEnv(endpoint)
+	client := ddblocal.Client(endpoint, nil)
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	const (
+		key       = "dead-exclusive"
+		lease     = 3 * time.Second
+		heartbeat = time.Second
+	)
+	args := []string{"-t", table, "-k", key, "--lease", lease.String(), "--kill-after", "1s"}
+
+	holder := startLineRun(t, env, log, "holder", "exclusive", "until="+filepath.Join(dir, "never"), args...)
+	waitBegun(t, log, "holder", 30*time.Second)
+	var waiters []*lineRun
+	for i := range 3 {
+		w := startLineRun(t, env, log, fmt.Sprintf("s%d", i), "shared", "1500", append(slices.Clone(args), "--shared", "--log-level", "trace")...)
+		waiters = append(waiters, w)
+		if ok, pids := awaitInLine(t, client, table, key, w.cmd.Process.Pid, i+1, 10*time.Second); !ok {
+			t.Fatalf("shared waiter %s (pid %d) is not number %d of the line after 10s: %v", w.label, w.cmd.Process.Pid, i+1, pids)
+		}
+	}
+	time.Sleep(heartbeat + 300*time.Millisecond) // the holder renews, the waiters watch
+	killedAt := monoNow()
+	if err := holder.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = holder.cmd.Wait()
+	deadline := time.Now().Add(lease + heartbeat + 15*time.Second)
+	for _, w := range waiters {
+		if code := waitCode(w, max(time.Until(deadline), time.Second)); code != 0 {
+			t.Errorf("shared waiter %s exited %d, want 0 (-1: still waiting %s after the kill, killed); the key's item:\n%s\nits stderr (the end):\n%s",
+				w.label, code, time.Duration(monoNow()-killedAt).Round(time.Second), describeItem(t, client, table, key), tail(w.stderr.String(), 40))
+		}
+	}
+	secs, _ := readLineLog(t, log)
+	if h := secs["holder"]; h != nil && !h.ended {
+		h.end = killedAt // its command died with it, within a second; it ran before the kill
+	}
+	var first int64
+	for i := range waiters {
+		s := secs[fmt.Sprintf("s%d", i)]
+		if s == nil {
+			t.Errorf("shared waiter s%d never ran", i)
+			continue
+		}
+		if first == 0 || s.begin < first {
+			first = s.begin
+		}
+	}
+	if first != 0 {
+		after := time.Duration(first - killedAt)
+		if early := lease - heartbeat - 700*time.Millisecond; after < early {
+			t.Errorf("a shared waiter ran %s after the exclusive holder was SIGKILLed, before its record was unchanged for a lease (%s)", after, early)
+		}
+		if limit := lease + heartbeat + 5*time.Second; after > limit {
+			t.Errorf("the first shared waiter ran %s after the exclusive holder was SIGKILLed, want within about a lease (%s)", after, limit)
+		}
+		t.Logf("the first shared waiter ran %s after the exclusive holder was SIGKILLed", after.Round(10*time.Millisecond))
+	}
+	list := []*lineSection{}
+	for _, s := range secs {
+		list = append(list, s)
+	}
+	if _, maxShared, overlaps := sweepHolders(list, 0); len(overlaps) > 0 || maxShared < 2 {
+		t.Errorf("after the takeover: %d overlaps, at most %d shared waiters ran together (want all 3 or at least 2)", len(overlaps), maxShared)
+	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
