@@ -39,7 +39,10 @@ type contendedRun struct {
 // next holder was the one waiting longest (started first among those
 // already started and not yet served when the holder before it exited:
 // served in order), and whether it went back to the worker that had just
-// released.
+// released. The binary of the commit before the line (oldCommit, built
+// from this clone's history as TestOldAndNewBinaries does) runs the same
+// batch in the same rounds, so that before and after meet the same load;
+// LOCKED_RUN_BENCH_LINE_BEFORE=0 leaves it out.
 func BenchmarkLineContended(b *testing.B) {
 	benchSetup(b)
 	table := ddblocal.NewTable(b)
@@ -51,9 +54,17 @@ func BenchmarkLineContended(b *testing.B) {
 		rounds = n
 	}
 
-	// batch runs the batch with locked-run (flock when fl) and returns its
-	// wall time and, for locked-run, its runs.
-	batch := func(key string, fl bool) (time.Duration, []contendedRun) {
+	// The binary of the commit before the line, measured in the same
+	// rounds, so that before and after meet the same load.
+	before := ""
+	if os.Getenv("LOCKED_RUN_BENCH_LINE_BEFORE") != "0" {
+		before = buildOldBinary(b)
+	}
+
+	// batch runs the batch with the locked-run at bin (flock when bin is
+	// "") and returns its wall time and, for locked-run, its runs.
+	batch := func(key, bin string) (time.Duration, []contendedRun) {
+		fl := bin == ""
 		var mu sync.Mutex
 		var runs []contendedRun
 		var wg sync.WaitGroup
@@ -66,7 +77,7 @@ func BenchmarkLineContended(b *testing.B) {
 						cmd = exec.Command("flock", filepath.Join(dir, "flock"), "sleep", "0.05")
 						cmd.Env = os.Environ()
 					} else {
-						cmd = exec.Command(binPath, "-t", table, "-k", key, "--", "sleep", "0.05")
+						cmd = exec.Command(bin, "-t", table, "-k", key, "--", "sleep", "0.05")
 						cmd.Env = env
 					}
 					var stderr bytes.Buffer
@@ -96,38 +107,56 @@ func BenchmarkLineContended(b *testing.B) {
 		return time.Since(start), runs
 	}
 
-	// One unmeasured batch: page cache, DynamoDB Local's JIT.
-	batch("warm-up", false)
-	var ratios []float64
-	var fls, lrs []time.Duration
+	// One unmeasured batch of each: page cache, DynamoDB Local's JIT.
+	batch("warm-up", binPath)
+	if before != "" {
+		batch("warm-up-before", before)
+	}
+	var ratios, beforeRatios []float64
+	var fls, lrs, bfs []time.Duration
 	var inOrder, backToSame, handoffs, noneWaiting int
+	var bInOrder, bBackToSame, bHandoffs int
 	for round := range rounds {
 		key := fmt.Sprintf("contended-%d", round)
-		var fl, lr time.Duration
-		var runs []contendedRun
-		if round%2 == 0 {
-			fl, _ = batch("", true)
-			lr, runs = batch(key, false)
-		} else {
-			lr, runs = batch(key, false)
-			fl, _ = batch("", true)
+		var fl, lr, bf time.Duration
+		var runs, bruns []contendedRun
+		// Which goes first turns round by round.
+		steps := []func(){
+			func() { fl, _ = batch("", "") },
+			func() { lr, runs = batch(key, binPath) },
+		}
+		if before != "" {
+			steps = append(steps, func() { bf, bruns = batch(key+"-before", before) })
+		}
+		for i := range steps {
+			steps[(i+round)%len(steps)]()
 		}
 		fls, lrs = append(fls, fl), append(lrs, lr)
 		ratios = append(ratios, float64(lr)/float64(fl))
 		o, s, h, n := countHandoffs(runs)
 		inOrder, backToSame, handoffs, noneWaiting = inOrder+o, backToSame+s, handoffs+h, noneWaiting+n
-		benchFigure(b, "round %d: flock %.0f ms, locked-run %.0f ms (%.2fx); handoffs %d: served in order %d, back to the worker that released %d, none waiting %d",
+		line := fmt.Sprintf("round %d: flock %.0f ms, locked-run %.0f ms (%.2fx); handoffs %d: served in order %d, back to the worker that released %d, none waiting %d",
 			round+1, ms(fl), ms(lr), float64(lr)/float64(fl), h, o, s, n)
+		if before != "" {
+			bfs = append(bfs, bf)
+			beforeRatios = append(beforeRatios, float64(bf)/float64(fl))
+			bo, bs, bh, _ := countHandoffs(bruns)
+			bInOrder, bBackToSame, bHandoffs = bInOrder+bo, bBackToSame+bs, bHandoffs+bh
+			line += fmt.Sprintf("; before the line (%s) %.0f ms (%.2fx), in order %d, back to the same worker %d", oldCommit, ms(bf), float64(bf)/float64(fl), bo, bs)
+		}
+		benchFigure(b, "%s", line)
 	}
+	median := medianOf(ratios)
 	sort.Float64s(ratios)
-	median := ratios[len(ratios)/2]
-	if len(ratios)%2 == 0 {
-		median = (ratios[len(ratios)/2-1] + ratios[len(ratios)/2]) / 2
-	}
 	benchFigure(b, "%d processes x %d sections of `sleep 0.05` on one key (DynamoDB Local), %d paired rounds: flock median %.0f ms, locked-run median %.0f ms; ratio locked-run/flock median %.2fx (min %.2fx, max %.2fx); floor %d x 50 ms = %d ms",
 		procs, sections, rounds, ms(quantile(fls, 0.5)), ms(quantile(lrs, 0.5)), median, ratios[0], ratios[len(ratios)-1], procs*sections, procs*sections*50)
 	benchFigure(b, "handoffs over %d rounds: %d, served in order (the longest-waiting run next) %d, handed back to the worker that had just released %d, nobody else waiting %d",
 		rounds, handoffs, inOrder, backToSame, noneWaiting)
+	if before != "" {
+		benchFigure(b, "before the line (%s), same rounds: locked-run median %.0f ms, ratio to flock median %.2fx; handoffs %d, served in order %d, back to the worker that had just released %d",
+			oldCommit, ms(quantile(bfs, 0.5)), medianOf(beforeRatios), bHandoffs, bInOrder, bBackToSame)
+		b.ReportMetric(medianOf(beforeRatios), "before/flock")
+	}
 	b.ReportMetric(median, "lockedrun/flock")
 	b.ReportMetric(float64(inOrder)/float64(max(handoffs, 1)), "in-order-fraction")
 	b.ReportMetric(float64(backToSame)/float64(max(handoffs, 1)), "back-to-same-fraction")
@@ -218,21 +247,24 @@ func BenchmarkLineWaitCost(b *testing.B) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		var waiters []*exec.Cmd
+		labelOf := map[int]string{}
 		for i := range n {
-			waiters = append(waiters, start(wproxy, fmt.Sprintf("w%d", i), "100"))
+			w := start(wproxy, fmt.Sprintf("w%d", i), "100")
+			waiters = append(waiters, w)
+			labelOf[w.Process.Pid] = fmt.Sprintf("w%d", i)
 			time.Sleep(20 * time.Millisecond)
 		}
 		// Every waiter in the line (or, without a line, a few seconds).
-		inLine := 0
+		var line []int
 		deadline = time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
-			if inLine = len(linePIDs(b, client, table, key)); inLine == n {
+			if line = linePIDs(b, client, table, key); len(line) == n {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if inLine != n {
-			b.Errorf("%d waiters started, %d in the line after 30s", n, inLine)
+		if len(line) != n {
+			b.Errorf("%d waiters started, %d in the line after 30s", n, len(line))
 		}
 		wproxy.ResetStats()
 		t0 := time.Now()
@@ -256,15 +288,17 @@ func BenchmarkLineWaitCost(b *testing.B) {
 			}
 		}
 		gaps, order := handoffGaps(b, log)
+		// In order: the i-th command after the holder's is that of the
+		// i-th waiter of the line as the store held it.
 		inOrder := 0
 		for i, l := range order[1:] {
-			if l == fmt.Sprintf("w%d", i) {
+			if i < len(line) && l == labelOf[line[i]] {
 				inOrder++
 			}
 		}
 		benchFigure(b, "%d waiters on a held key (defaults: poll 200ms, lease 30s, heartbeat 10s), over %s: %.0f requests per minute from all waiters (%.1f per waiter): %s",
 			n, elapsed.Round(time.Second), perMin, perMin/float64(n), strings.Join(ops, ", "))
-		benchFigure(b, "%d waiters: handoffs %d, from one command's end to the next one's start median %.0f ms, p95 %.0f ms, max %.0f ms; waiters served in the order they started %d of %d",
+		benchFigure(b, "%d waiters: handoffs %d, from one command's end to the next one's start median %.0f ms, p95 %.0f ms, max %.0f ms; served in the line's order %d of %d",
 			n, len(gaps), ms(quantile(gaps, 0.5)), ms(quantile(gaps, 0.95)), ms(slices.Max(gaps)), inOrder, n)
 		b.ReportMetric(perMin, fmt.Sprintf("req/min-%d-waiters", n))
 		b.ReportMetric(ms(quantile(gaps, 0.5)), fmt.Sprintf("handoff-p50-ms-%d-waiters", n))
@@ -316,4 +350,14 @@ func handoffGaps(b *testing.B, log string) ([]time.Duration, []string) {
 func readFile(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
+}
+
+// medianOf returns the median of xs.
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return s[len(s)/2]
 }

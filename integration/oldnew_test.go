@@ -25,7 +25,7 @@ const oldCommit = "785530b"
 // buildOldBinary builds locked-run as of oldCommit, from `git archive` of
 // this clone, into a temporary directory. Without the commit in the
 // history (a shallow clone) the test skips, or fails under CI=true.
-func buildOldBinary(t *testing.T) string {
+func buildOldBinary(t testing.TB) string {
 	t.Helper()
 	rev, err := exec.Command("git", "rev-parse", "--verify", "--quiet", oldCommit+"^{commit}").Output()
 	if err != nil {
