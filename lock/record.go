@@ -89,6 +89,11 @@ type Waiter struct {
 
 	// Version changes at every refresh of the entry.
 	Version string
+
+	// Nonce is a random secret of the waiter, written when it joined: a
+	// holder that hands the key over to it proves it with the nonce.
+	// Never shown.
+	Nonce string
 }
 
 // Held reports whether the record names an owner.
@@ -128,6 +133,12 @@ func (r Record) LooksStopped(now time.Time) bool {
 	}
 	slack := min(every/2, time.Second)
 	return last.Before(now.Add(-every-slack)) || last.After(now.Add(slack))
+}
+
+// LooksStopped reports whether the waiter looks as if it stopped refreshing
+// its entry, by the rule of Record.LooksStopped.
+func (w Waiter) LooksStopped(now time.Time) bool {
+	return Record{Owner: w.Owner, Acquired: w.Joined, Heartbeat: w.Heartbeat, Lease: w.Lease, HeartbeatEvery: w.HeartbeatEvery}.LooksStopped(now)
 }
 
 // MaxToken is the largest fencing token handed out: the largest signed
