@@ -242,7 +242,9 @@ func TestOldAndNewBinaries(t *testing.T) {
 				first, second = startNew, startOld
 			}
 			first()
-			time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
+			// The old binary (no race detector) starts faster than the new one
+			// (built with it): a delay of up to 400 ms lets either win.
+			time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond)
 			second()
 			var oc, nc int
 			wg.Go(func() { oc = waitCode(o, 30*time.Second) })
