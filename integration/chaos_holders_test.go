@@ -72,7 +72,7 @@ type chaosHoldersMode struct {
 
 const (
 	// chaosHoldersPhase is how long faults are injected in each mode.
-	chaosHoldersPhase = 18 * time.Second
+	chaosHoldersPhase = 15 * time.Second
 	chaosHoldersProcs = 6
 	// chaosHoldersDrain is how long the wrappers get to finish once the
 	// faults stop: a few sections each, and a lease or two for the
