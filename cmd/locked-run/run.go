@@ -229,11 +229,11 @@ func runMain(c *cli.Context, child []string) error {
 		// environment belongs to this run's tree.
 		Marker: "LOCKED_RUN_OWNER=" + lease.Owner(),
 	}
-	if f := lease.File(); f != nil {
+	if fs := lease.Files(); fs != nil {
 		// A host-local lock is freed by the kernel the moment this process
 		// dies; held by the guardian too, it lasts until the guardian has
 		// killed what the command left running after a SIGKILL of ours.
-		cfg.Hold = []*os.File{f}
+		cfg.Hold = fs
 	}
 	return sup.runChild(ctx, lease, cfg)
 }
