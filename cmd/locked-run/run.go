@@ -447,7 +447,10 @@ func waitingFields(key string, w lock.Wait) []any {
 	f := []any{"key", key, "owner", h.Owner, "host", h.Host, "pid", h.PID,
 		"command", h.Command, "since", since(h.Acquired)}
 	if n := len(holdersOf(h)); n > 1 || h.Shared {
-		f = append(f, "holders", n, "shared", kindOf(true, h.MaxHolders))
+		f = append(f, "holders", n, "kind", "shared")
+		if h.MaxHolders > 0 {
+			f = append(f, "max_holders", h.MaxHolders)
+		}
 	}
 	if w.Position > 0 {
 		f = append(f, "position", w.Position, "of", max(len(h.Line), w.Position))

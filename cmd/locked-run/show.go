@@ -108,7 +108,7 @@ func writeHolder(tw io.Writer, h lock.Record, now time.Time, release, in string)
 	}
 	fmt.Fprintf(tw, "%sfencing token\t%d\n", in, h.Token)
 	if h.Shared {
-		fmt.Fprintf(tw, "%sshared\t%s\n", in, kindOf(true, h.MaxHolders))
+		fmt.Fprintf(tw, "%sshared\tyes\n", in)
 	}
 	if hl := healthOf(h, now); hl.looksDead {
 		fmt.Fprintf(tw, "%slooks dead\tno heartbeat for %s, longer than its %s lease, by this host's clock\n",

@@ -76,7 +76,7 @@ func TestStatusText(t *testing.T) {
     last heartbeat  2026-12-01T11:59:55Z (5s ago)
     lease           30s
     fencing token   8
-    shared          shared, at most 3
+    shared          yes
   holder 2 of 2
     owner           ci-2-bbbb
     host            ci-2
@@ -87,7 +87,7 @@ func TestStatusText(t *testing.T) {
     last heartbeat  2026-12-01T11:58:00Z (2m0s ago)
     lease           30s
     fencing token   9
-    shared          shared, at most 3
+    shared          yes
     looks dead      no heartbeat for 2m0s, longer than its 30s lease, by this host's clock
     takeover        the next run of this key removes it after watching it unchanged for 30s (one lease) on its own clock
     break it now    locked-run release -t deploy-locks -k app --owner ci-2-bbbb
@@ -241,7 +241,7 @@ func TestWaitingFields(t *testing.T) {
 	})
 	t.Run("several holders and a place in line", func(t *testing.T) {
 		got := fmt.Sprint(waitingFields("k", lock.Wait{Record: sharedRecord(), Position: 2, Waited: time.Second}))
-		for _, want := range []string{"owner ci-1-aaaa", "holders 2 shared shared, at most 3", "position 2 of 2",
+		for _, want := range []string{"owner ci-1-aaaa", "holders 2 kind shared max_holders 3", "position 2 of 2",
 			"ahead db-3-cccc (host db-3, pid 33, exclusive)", "waited 1s"} {
 			if !strings.Contains(got, want) {
 				t.Fatalf("fields = %s, want %q in them", got, want)
