@@ -46,7 +46,14 @@ type LocalConfig struct {
 	Logger hclog.Logger
 }
 
-// Local is the host-local backend: an exclusive flock(2) on a file per key.
+// Local is the host-local backend: a flock(2) on a file per key, LOCK_EX
+// for an exclusive holder and LOCK_SH for a shared one (AcquireOptions.
+// IsShared), which also holds one of N slot files with --max-holders N; see
+// local_shared.go for the files of shared holders and how N is agreed.
+// Waiters poll with LOCK_NB: whoever tries first after a release gets the
+// key, so there is no line and no FIFO order (Wait.Position stays zero and
+// Record.Line empty), and an exclusive waiter can be overtaken by shared
+// runs while shared holders keep overlapping.
 // The kernel releases the lock when the holder's file descriptor closes, so
 // a crashed holder frees its key at once. The file also keeps the key's
 // fencing counter and a description of the holder. Lock descriptors are
@@ -254,9 +261,12 @@ func (l *Local) checkFile(f *os.File) error {
 	return nil
 }
 
-// Acquire takes the flock of key. See Locker. While the key is held it
-// tries again with LOCK_NB, at intervals growing from 5 ms to 100 ms, so
-// that a wait ends the moment ctx does and leaves no thread behind.
+// Acquire takes the flock of key, exclusive or shared as opts say. See
+// Locker. While the key is held it tries again with LOCK_NB, at intervals
+// growing from 5 ms to localPollMax, so that a wait ends the moment ctx
+// does and leaves no thread behind. A shared run, or one that gives
+// MaxHolders, whose N differs from that of the key's live shared holders
+// gets a *MaxHoldersError, unwrapped.
 func (l *Local) Acquire(ctx context.Context, key string, opts AcquireOptions) (*Lease, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, err
