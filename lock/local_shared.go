@@ -239,6 +239,9 @@ func (l *Local) tryShared(ctx context.Context, key string, opts AcquireOptions) 
 		held = append(held, slot.f)
 	}
 
+	if localBeforeRegister != nil {
+		localBeforeRegister(key)
+	}
 	mu, err := l.lockTokens(ctx, path)
 	if err != nil {
 		held.giveBack()
@@ -252,6 +255,11 @@ func (l *Local) tryShared(ctx context.Context, key string, opts AcquireOptions) 
 	}
 	return lease, Record{}, nil
 }
+
+// localBeforeRegister, when not nil, is called by a shared run between
+// taking its locks and registering: tests use it to let another run of
+// another N register in that window.
+var localBeforeRegister func(key string)
 
 // lockTokens takes the tokens mutex of the lock file at path, polling with
 // LOCK_NB so that a cancelled wait leaves nothing behind. It is held for

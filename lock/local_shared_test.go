@@ -330,6 +330,49 @@ func TestLocalShared(t *testing.T) {
 		}
 	})
 
+	t.Run("a run of another N that registers first makes the later one give everything back", func(t *testing.T) {
+		dir := t.TempDir()
+		a, b := newTestLocal(t, dir), newTestLocal(t, dir)
+		var other *Lease
+		localBeforeRegister = func(key string) {
+			// a holds its LOCK_SH and its slot of N 2 and has passed the
+			// early check; b, of N 3, gets in first.
+			localBeforeRegister = nil
+			var err error
+			if other, err = tryAcquire(b, key, AcquireOptions{MaxHolders: 3}); err != nil {
+				t.Errorf("run of N 3 in the window: %v", err)
+			}
+		}
+		t.Cleanup(func() { localBeforeRegister = nil })
+		_, err := tryAcquire(a, "k", AcquireOptions{MaxHolders: 2})
+		var mh *MaxHoldersError
+		if !errors.As(err, &mh) || mh.InForce != 3 || mh.Asked != 2 {
+			t.Fatalf("later run of N 2: %v, want MaxHoldersError in force 3", err)
+		}
+		if other == nil {
+			t.Fatal("the hook did not run")
+		}
+		rec, _ := b.Status(context.Background(), "k")
+		if len(rec.Holders) != 1 || rec.Owner != other.Owner() {
+			t.Fatalf("status = %+v, want only the run of N 3", rec)
+		}
+		// a gave its slot and its LOCK_SH back: once b releases, an
+		// exclusive run gets the key at once, and a's slot is free.
+		other.Release(context.Background())
+		lease, err := tryAcquire(a, "k", AcquireOptions{})
+		if err != nil {
+			t.Fatalf("exclusive run after both: %v", err)
+		}
+		lease.Release(context.Background())
+		for range 2 {
+			l, err := tryAcquire(newTestLocal(t, dir), "k", AcquireOptions{MaxHolders: 2})
+			if err != nil {
+				t.Fatalf("slots of N 2 after the failed run: %v", err)
+			}
+			defer l.Release(context.Background())
+		}
+	})
+
 	t.Run("a cancelled shared wait leaves nothing held", func(t *testing.T) {
 		dir := t.TempDir()
 		a, b := newTestLocal(t, dir), newTestLocal(t, dir)
