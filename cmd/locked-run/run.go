@@ -316,7 +316,7 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 		MaxHolders: o.maxHolders,
 		OnWait: func(w lock.Wait) {
 			settleMemory()
-			lastHolder = w.Record
+			lastHolder = normalized(w.Record)
 			logger.Info("waiting for lock", waitingFields(o.key, w)...)
 		},
 	}
@@ -359,7 +359,7 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 	var held *lock.HeldError
 	switch {
 	case errors.As(err, &held):
-		return nil, conflictError{fmt.Errorf("lock %q is held by %s; not waiting (--no-wait)", o.key, describeHolders(held.Holder)), o.conflict}
+		return nil, conflictError{fmt.Errorf("lock %q is held by %s; not waiting (--no-wait)", o.key, describeHolders(normalized(held.Holder))), o.conflict}
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && o.timeout > 0:
 		return nil, conflictError{fmt.Errorf("gave up after waiting %s (--timeout) for lock %q held by %s",
 			describeDuration(time.Since(start)), o.key, describeHolders(lastHolder)), o.conflict}
@@ -443,7 +443,7 @@ const settleAfter = time.Second
 // line and who is just ahead of it, then how long it has waited. A key
 // with one exclusive holder and no line gives the fields it always has.
 func waitingFields(key string, w lock.Wait) []any {
-	h := w.Record
+	h := normalized(w.Record)
 	f := []any{"key", key, "owner", h.Owner, "host", h.Host, "pid", h.PID,
 		"command", h.Command, "since", since(h.Acquired)}
 	if n := len(holdersOf(h)); n > 1 || h.Shared {

@@ -14,6 +14,21 @@ import (
 // with a single exclusive holder and nobody waiting prints as it always
 // has; shared holders, the N in force and the line are added after it.
 
+// normalized returns r with its top-level holder fields describing its
+// first holder, as lock.Record promises, even from a backend that filled
+// in only Holders.
+func normalized(r lock.Record) lock.Record {
+	if r.Held() || len(r.Holders) == 0 {
+		return r
+	}
+	first := r.Holders[0]
+	first.Key, first.Holders, first.Line = r.Key, r.Holders, r.Line
+	if first.MaxHolders == 0 {
+		first.MaxHolders = r.MaxHolders
+	}
+	return first
+}
+
 // holdersOf returns every holder of r: r.Holders, or r itself when a
 // backend filled in only the top-level holder.
 func holdersOf(r lock.Record) []lock.Record {
@@ -68,6 +83,7 @@ func describeHolders(r lock.Record) string {
 // writeStatus prints the text form of status for rec. release is the
 // backend option of a command line to copy (-t T or --local).
 func writeStatus(w io.Writer, rec lock.Record, now time.Time, release string) error {
+	rec = normalized(rec)
 	key := rec.Key
 	if !rec.Held() {
 		if _, err := fmt.Fprintf(w, "%s: free (last fencing token %d)\n", key, rec.Token); err != nil {
@@ -144,6 +160,10 @@ func writeLine(w io.Writer, line []lock.Waiter, now time.Time) error {
 // KIND, MAX and LINE are added (before COMMAND) only when a key has shared
 // holders or waiters, so that a table of exclusive locks reads as before.
 func writeList(w io.Writer, held []lock.Record, foreign []string, now time.Time) error {
+	held = append([]lock.Record(nil), held...)
+	for i := range held {
+		held[i] = normalized(held[i])
+	}
 	extra := false
 	for _, r := range held {
 		if !simple(r) {

@@ -255,3 +255,17 @@ func TestWaitingFields(t *testing.T) {
 		}
 	})
 }
+
+func TestNormalizedFillsTheTopFromTheFirstHolder(t *testing.T) {
+	r := sharedRecord()
+	bare := lock.Record{Key: r.Key, Holders: r.Holders, Line: r.Line, MaxHolders: 3, Token: 12}
+	var a, b strings.Builder
+	writeStatus(&a, r, showNow, "-t x")
+	writeStatus(&b, bare, showNow, "-t x")
+	if a.String() != b.String() {
+		t.Fatalf("a record with only Holders prints\n%s\nwant\n%s", b.String(), a.String())
+	}
+	if j := toJSON(bare, showNow); !j.Held || j.Owner != "ci-1-aaaa" || len(j.Holders) != 2 {
+		t.Fatalf("json of a record with only Holders: %+v", j)
+	}
+}

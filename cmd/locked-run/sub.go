@@ -80,6 +80,7 @@ type recordJSON struct {
 // toJSON returns the JSON form of r: its first holder at the top, with
 // every holder and the line.
 func toJSON(r lock.Record, now time.Time) recordJSON {
+	r = normalized(r)
 	j := holderJSON(r, now)
 	if hs := holdersOf(r); len(hs) > 0 {
 		for _, h := range hs {
