@@ -507,6 +507,23 @@ func TestLocalSharedAcrossProcesses(t *testing.T) {
 		return lines
 	}
 
+	t.Run("a child of a shared holder inherits none of its files", func(t *testing.T) {
+		dir := t.TempDir()
+		lease := acquire(t, newTestLocal(t, dir), "k", AcquireOptions{MaxHolders: 2})
+		if n := len(lease.Files()); n != 3 {
+			t.Fatalf("a holder of a semaphore holds %d files, want 3 (key, slot, holder file)", n)
+		}
+		cmd := exec.Command(exe)
+		cmd.Env = append(os.Environ(), envLocalChild+"=fds")
+		fds, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(fds), LocalFileName("k")) {
+			t.Fatalf("child inherited a lock file descriptor:\n%s", fds)
+		}
+	})
+
 	t.Run("a semaphore of 2 never has more than 2 holders among 6 processes", func(t *testing.T) {
 		const n = 2
 		modes := []string{"max=2", "max=2", "max=2", "max=2", "max=2", "max=2"}
