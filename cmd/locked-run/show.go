@@ -72,7 +72,8 @@ func inForce(n int) string {
 // holders: the first, and how many others hold it with it.
 func describeHolders(r lock.Record) string {
 	s := r.Describe()
-	if n := len(holdersOf(r)); n > 1 {
+	// Record.Describe may count the other holders itself.
+	if n := len(holdersOf(r)); n > 1 && !strings.Contains(s, "other shared holder") {
 		s += fmt.Sprintf(" and %d other shared %s", n-1, plural(n-1, "holder", "holders"))
 	} else if r.Shared {
 		s += " (shared)"
