@@ -123,7 +123,13 @@ func writeHolder(tw io.Writer, h lock.Record, now time.Time, release, in string)
 		fmt.Fprintf(tw, "%slast heartbeat\t%s\n", in, ago(h.Heartbeat, now))
 		fmt.Fprintf(tw, "%slease\t%s\n", in, describeDuration(h.Lease))
 	}
-	fmt.Fprintf(tw, "%sfencing token\t%d\n", in, h.Token)
+	if h.Token == 0 {
+		// A shared holder's token reaches the store with its first
+		// heartbeat; tokens start at 1.
+		fmt.Fprintf(tw, "%sfencing token\tnot recorded yet\n", in)
+	} else {
+		fmt.Fprintf(tw, "%sfencing token\t%d\n", in, h.Token)
+	}
 	if h.Shared {
 		fmt.Fprintf(tw, "%sshared\tyes\n", in)
 	}
@@ -193,8 +199,12 @@ func writeList(w io.Writer, held []lock.Record, foreign []string, now time.Time)
 					heartbeat += " (looks dead)"
 				}
 			}
+			token := "-"
+			if h.Token > 0 {
+				token = fmt.Sprint(h.Token)
+			}
 			if !extra {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", r.Key, h.Owner, h.Host, h.PID, acquired, heartbeat, h.Token, h.Command)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Key, h.Owner, h.Host, h.PID, acquired, heartbeat, token, h.Command)
 				continue
 			}
 			kind, max := "exclusive", "-"
@@ -204,7 +214,7 @@ func writeList(w io.Writer, held []lock.Record, foreign []string, now time.Time)
 					max = fmt.Sprint(r.MaxHolders)
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", r.Key, h.Owner, h.Host, h.PID, acquired, heartbeat, h.Token,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Key, h.Owner, h.Host, h.PID, acquired, heartbeat, token,
 				kind, max, len(r.Line), h.Command)
 		}
 	}

@@ -101,6 +101,23 @@ func TestStatusText(t *testing.T) {
 		}
 	})
 
+	t.Run("a holder whose token is not recorded yet says so", func(t *testing.T) {
+		rec := sharedRecord()
+		rec.Holders[1].Token = 0
+		var b strings.Builder
+		if err := writeStatus(&b, rec, showNow, "-t x"); err != nil {
+			t.Fatal(err)
+		}
+		if countLines(b.String(), "fencing token not recorded yet") != 1 || countLines(b.String(), "fencing token 8") != 1 {
+			t.Fatalf("status =\n%s", b.String())
+		}
+		b.Reset()
+		writeList(&b, []lock.Record{rec}, nil, showNow)
+		if !strings.Contains(b.String(), "  -      shared") {
+			t.Fatalf("list =\n%s", b.String())
+		}
+	})
+
 	t.Run("a free key with waiters shows its line", func(t *testing.T) {
 		var b strings.Builder
 		rec := lock.Record{Key: "k", Token: 4, Line: sharedRecord().Line[:1]}
@@ -268,4 +285,15 @@ func TestNormalizedFillsTheTopFromTheFirstHolder(t *testing.T) {
 	if j := toJSON(bare, showNow); !j.Held || j.Owner != "ci-1-aaaa" || len(j.Holders) != 2 {
 		t.Fatalf("json of a record with only Holders: %+v", j)
 	}
+}
+
+// countLines counts the lines of s whose words are those of want.
+func countLines(s, want string) int {
+	n := 0
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Join(strings.Fields(l), " ") == want {
+			n++
+		}
+	}
+	return n
 }
