@@ -75,7 +75,7 @@ func describeHolders(r lock.Record) string {
 	// Record.Describe may count the other holders itself.
 	if n := len(holdersOf(r)); n > 1 && !strings.Contains(s, "other shared holder") {
 		s += fmt.Sprintf(" and %d other shared %s", n-1, plural(n-1, "holder", "holders"))
-	} else if r.Shared {
+	} else if n == 1 && r.Shared {
 		s += " (shared)"
 	}
 	return s
