@@ -134,7 +134,9 @@ func startGuardian(marker string, hold []*os.File, log hclog.Logger) (*guardian,
 		g.mu.Lock()
 		// A signal sent to the group before the guardian could catch it
 		// killed it: that, too, says the group got it.
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		// (No ProcessState when Wait failed: a reaper of orphans took the
+		// guardian's status first.)
+		if ws, ok := processStatus(cmd); ok && ws.Signaled() {
 			g.heard = append(g.heard, heardSignal{ws.Signal(), time.Now()})
 			g.deathSig, g.deathAt = ws.Signal(), time.Now()
 		}
@@ -237,4 +239,13 @@ func (g *guardian) close() {
 	case <-g.exited:
 	case <-time.After(time.Second):
 	}
+}
+
+// processStatus returns the wait status of cmd after Wait, if Wait got one.
+func processStatus(cmd *exec.Cmd) (syscall.WaitStatus, bool) {
+	if cmd.ProcessState == nil {
+		return 0, false
+	}
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return ws, ok
 }

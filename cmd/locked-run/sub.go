@@ -169,9 +169,7 @@ func runStatus(c *cli.Context) error {
 		if boolean(c, flagJSON) {
 			return printJSON(w, recordJSON{Key: key, Foreign: true})
 		}
-		// Both schemas are locked-run's: /1 of versions before shared
-		// holders, /2 since.
-		_, err := fmt.Fprintf(w, "%s: an item of another tool (no Schema \"locked-run/1\" or \"locked-run/2\"), not a locked-run lock; locked-run never modifies it: use another --key\n", key)
+		_, err := fmt.Fprintf(w, "%s: an item of another tool (no locked-run Schema), not a locked-run lock; locked-run never modifies it: use another --key\n", key)
 		return err
 	}
 	if err != nil {
