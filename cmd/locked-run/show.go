@@ -157,10 +157,22 @@ func writeLine(w io.Writer, line []lock.Waiter, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "    POSITION\tOWNER\tHOST\tPID\tKIND\tWAITING SINCE\tCOMMAND")
 	for i, wt := range line {
+		since := ago(wt.Joined, now)
+		if waiterLooksDead(wt, now) {
+			since += ", looks dead"
+		}
 		fmt.Fprintf(tw, "    %d\t%s\t%s\t%d\t%s\t%s\t%s\n", i+1, wt.Owner, wt.Host, wt.PID,
-			kindOf(wt.Shared, wt.MaxHolders), ago(wt.Joined, now), wt.Command)
+			kindOf(wt.Shared, wt.MaxHolders), since, wt.Command)
 	}
 	return tw.Flush()
+}
+
+// waiterLooksDead reports whether a waiter's entry has not been refreshed
+// for longer than its lease by this host's clock, as healthOf judges a
+// holder: shown, never acted on (waiters behind it remove it only after
+// watching it unchanged for that lease on their own clock).
+func waiterLooksDead(w lock.Waiter, now time.Time) bool {
+	return healthOf(lock.Record{Owner: w.Owner, Acquired: w.Joined, Heartbeat: w.Heartbeat, Lease: w.Lease}, now).looksDead
 }
 
 // writeList prints the text form of list: one row per holder. The columns
@@ -244,9 +256,10 @@ type waiterJSON struct {
 	JoinedAt     *time.Time `json:"joined_at,omitempty"`
 	HeartbeatAt  *time.Time `json:"heartbeat_at,omitempty"`
 	LeaseSeconds float64    `json:"lease_seconds,omitempty"`
+	LooksDead    bool       `json:"looks_dead,omitempty"`
 }
 
-func lineJSON(line []lock.Waiter) []waiterJSON {
+func lineJSON(line []lock.Waiter, now time.Time) []waiterJSON {
 	if len(line) == 0 {
 		return nil
 	}
@@ -254,7 +267,7 @@ func lineJSON(line []lock.Waiter) []waiterJSON {
 	for i, w := range line {
 		out[i] = waiterJSON{Position: i + 1, Owner: w.Owner, Host: w.Host, PID: w.PID, User: w.User, Command: w.Command,
 			Shared: w.Shared, MaxHolders: w.MaxHolders, JoinedAt: timePtr(w.Joined), HeartbeatAt: timePtr(w.Heartbeat),
-			LeaseSeconds: w.Lease.Seconds()}
+			LeaseSeconds: w.Lease.Seconds(), LooksDead: waiterLooksDead(w, now)}
 	}
 	return out
 }

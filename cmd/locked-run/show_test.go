@@ -29,7 +29,8 @@ func sharedRecord() lock.Record {
 	r := h1
 	r.Holders = []lock.Record{h1, h2}
 	r.Line = []lock.Waiter{
-		{Owner: "db-3-cccc", Host: "db-3", PID: 33, Command: "migrate", Joined: showNow.Add(-20 * time.Second)},
+		{Owner: "db-3-cccc", Host: "db-3", PID: 33, Command: "migrate", Joined: showNow.Add(-20 * time.Second),
+			Heartbeat: showNow.Add(-15 * time.Second), Lease: 10 * time.Second},
 		{Owner: "ci-4-dddd", Host: "ci-4", PID: 44, Command: "deploy c", Shared: true, MaxHolders: 3, Joined: showNow.Add(-10 * time.Second)},
 	}
 	return r
@@ -92,9 +93,9 @@ func TestStatusText(t *testing.T) {
     takeover        the next run of this key removes it after watching it unchanged for 30s (one lease) on its own clock
     break it now    locked-run release -t deploy-locks -k app --owner ci-2-bbbb
   line: 2 waiters, in the order they acquire
-    POSITION  OWNER      HOST  PID  KIND               WAITING SINCE                   COMMAND
-    1         db-3-cccc  db-3  33   exclusive          2026-12-01T11:59:40Z (20s ago)  migrate
-    2         ci-4-dddd  ci-4  44   shared, at most 3  2026-12-01T11:59:50Z (10s ago)  deploy c
+    POSITION  OWNER      HOST  PID  KIND               WAITING SINCE                               COMMAND
+    1         db-3-cccc  db-3  33   exclusive          2026-12-01T11:59:40Z (20s ago), looks dead  migrate
+    2         ci-4-dddd  ci-4  44   shared, at most 3  2026-12-01T11:59:50Z (10s ago)              deploy c
 `
 		if b.String() != want {
 			t.Fatalf("status =\n%s\nwant\n%s", b.String(), want)
@@ -195,6 +196,7 @@ func TestStatusJSON(t *testing.T) {
 				Max      int       `json:"max_holders"`
 				Joined   time.Time `json:"joined_at"`
 				Command  string    `json:"command"`
+				Dead     bool      `json:"looks_dead"`
 			} `json:"line"`
 		}
 		if err := json.Unmarshal(data, &got); err != nil {
@@ -211,7 +213,7 @@ func TestStatusJSON(t *testing.T) {
 		if l.Position != 2 || l.Owner != "ci-4-dddd" || !l.Shared || l.Max != 3 || !l.Joined.Equal(showNow.Add(-10*time.Second)) || l.Command != "deploy c" {
 			t.Fatalf("second waiter = %+v in %s", l, data)
 		}
-		if got.Line[0].Shared || got.Line[0].Position != 1 {
+		if got.Line[0].Shared || got.Line[0].Position != 1 || !got.Line[0].Dead || got.Line[1].Dead {
 			t.Fatalf("first waiter = %+v", got.Line[0])
 		}
 	})

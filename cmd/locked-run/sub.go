@@ -88,7 +88,7 @@ func toJSON(r lock.Record, now time.Time) recordJSON {
 			j.Holders = append(j.Holders, holderJSON(h, now))
 		}
 	}
-	j.Line = lineJSON(r.Line)
+	j.Line = lineJSON(r.Line, now)
 	return j
 }
 
