@@ -17,6 +17,9 @@ import (
 type doorbell struct {
 	conn *net.UnixConn
 	c    chan struct{}
+	// handed receives what a holder that handed the key over to this
+	// waiter said: the nonce of its entry, the new RVN and token.
+	handed chan handover
 }
 
 // doorbellAddr is the abstract socket address of owner's doorbell: a hash,
@@ -32,12 +35,20 @@ func openDoorbell(owner string) *doorbell {
 	if err != nil {
 		return nil
 	}
-	b := &doorbell{conn: conn, c: make(chan struct{}, 1)}
+	b := &doorbell{conn: conn, c: make(chan struct{}, 1), handed: make(chan handover, 1)}
 	go func() {
-		buf := make([]byte, 8)
+		buf := make([]byte, 512)
 		for {
-			if _, _, err := conn.ReadFrom(buf); err != nil {
+			n, _, err := conn.ReadFrom(buf)
+			if err != nil {
 				return
+			}
+			if h, ok := parseHandover(buf[:n]); ok {
+				select {
+				case b.handed <- h:
+				default:
+				}
+				continue
 			}
 			select {
 			case b.c <- struct{}{}:
@@ -46,6 +57,14 @@ func openDoorbell(owner string) *doorbell {
 		}
 	}()
 	return b
+}
+
+// Handed returns the channel of handovers; nil for a nil doorbell.
+func (b *doorbell) Handed() <-chan handover {
+	if b == nil {
+		return nil
+	}
+	return b.handed
 }
 
 // C returns the channel that receives a value for each ring (coalesced);
@@ -66,12 +85,17 @@ func (b *doorbell) Close() {
 
 // ring wakes owner's doorbell if it listens on this host; errors (nobody
 // listening) are ignored.
-func ring(owner string) {
+func ring(owner string) { send(owner, []byte{1}) }
+
+// ringTransfer tells owner's doorbell that the key is now its own.
+func ringTransfer(owner string, h handover) { send(owner, h.encode()) }
+
+func send(owner string, msg []byte) {
 	conn, err := net.DialUnix("unixgram", nil, doorbellAddr(owner))
 	if err != nil {
 		return
 	}
 	_ = conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	_, _ = conn.Write([]byte{1})
+	_, _ = conn.Write(msg)
 	conn.Close()
 }

@@ -202,7 +202,7 @@ func (a *acquisition) won(ctx context.Context, rec Record, sentAt time.Time) (*L
 	}
 	left := sentAt.Add(a.d.timing.renewDeadline()).Sub(a.d.clock.Now())
 	if left >= a.d.timing.Heartbeat {
-		return a.d.startLease(rec, sentAt), nil
+		return a.d.startLease(rec, sentAt, a.headExcl), nil
 	}
 	a.lastLeft = left
 	a.log.Debug("acquired with too little of the lease left; giving it back", "left", left, "token", rec.Token)

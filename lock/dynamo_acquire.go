@@ -59,8 +59,17 @@ type acquisition struct {
 	watched map[string]*sighting
 
 	// bell wakes this call when a holder on this host releases the key;
-	// opened when it joins the line.
-	bell *doorbell
+	// opened when it joins the line. nonce is the secret of its entry, by
+	// which a holder that hands it the key proves it.
+	bell  *doorbell
+	nonce string
+	// lastWaiting is the send time of the last request whose answer
+	// showed this call not holding the key: a hold handed over to it was
+	// written after that, so its lease is counted from then.
+	lastWaiting time.Time
+	// headExcl tells the lease, when won, whether an exclusive waiter
+	// stood at the head of the line (its release then hands it over).
+	headExcl bool
 
 	// givenBack counts the leases this call took and gave back because
 	// their answers came too late to leave a heartbeat of validity;
@@ -139,6 +148,7 @@ func newAcquisition(d *Dynamo, key string, opts AcquireOptions) *acquisition {
 		shared:  opts.IsShared(),
 		n:       opts.MaxHolders,
 		pos:     -1,
+		nonce:   newRVN(),
 	}
 	switch {
 	case opts.NoWait:
@@ -176,9 +186,17 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 				act, wait = action{kind: actRead}, a.d.jitter(a.d.timing.Poll)
 			}
 			if wait > 0 {
-				rung, err := a.sleep(ctx, wait)
+				rung, h, err := a.sleep(ctx, wait)
 				if err != nil {
 					return nil, a.ctxErr(err)
+				}
+				if h != nil {
+					lease, won, err := a.handedOver(ctx, *h)
+					if won {
+						return lease, err
+					}
+					v, act = nil, action{kind: actRead}
+					continue
 				}
 				switch {
 				case rung && act.kind == actRead && v.pos == 0:
@@ -191,7 +209,7 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			}
 		}
 		refused = nil
-		item, exists, err := a.step(ctx, act)
+		item, exists, sentAt, err := a.step(ctx, act)
 		received := a.d.clock.Now()
 		var (
 			lease *Lease
@@ -263,8 +281,16 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			return nil, err
 		}
 		if nv.mine != nil {
-			// A write whose answer was lost did land.
-			a.unknown--
+			a.headExcl = exclusiveHead(nv.rec.Line)
+			if _, ours := a.sent[nv.mine.Version]; ours {
+				// A write whose answer was lost did land.
+				a.unknown--
+			} else {
+				// Handed over by the holder before, written after our
+				// last look that showed us waiting.
+				a.sent[nv.mine.Version] = a.lastWaiting
+				a.log.Debug("the key was handed over to us", "token", nv.mine.Token)
+			}
 			lease, won, err := a.wonRecord(ctx, *nv.mine, nil)
 			if won {
 				return lease, err
@@ -272,34 +298,60 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			v, act = nil, action{kind: actRead}
 			continue
 		}
+		if !sentAt.IsZero() {
+			a.lastWaiting = sentAt
+		}
 		v = &nv
 	}
 }
 
 // sleep waits d, or until ctx is done, or until the doorbell rings; it
-// reports whether it rang.
-func (a *acquisition) sleep(ctx context.Context, d time.Duration) (bool, error) {
+// reports whether it rang, and the handover it was told of, if any.
+func (a *acquisition) sleep(ctx context.Context, d time.Duration) (bool, *handover, error) {
 	if a.bell == nil {
-		return false, sleep(ctx, a.d.clock, d)
+		return false, nil, sleep(ctx, a.d.clock, d)
 	}
 	t := a.d.clock.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false, ctx.Err()
-	case <-t.C():
-		return false, nil
-	case <-a.bell.C():
-		return true, nil
+	for {
+		select {
+		case <-ctx.Done():
+			return false, nil, ctx.Err()
+		case <-t.C():
+			return false, nil, nil
+		case <-a.bell.C():
+			return true, nil, nil
+		case h := <-a.bell.Handed():
+			if h.nonce != a.nonce {
+				return true, nil, nil // not ours to believe: look
+			}
+			return true, &h, nil
+		}
 	}
 }
 
+// handedOver turns a handover told by the releasing holder into a lease:
+// the key was written ours after our last look that showed us waiting, so
+// the lease counts from that look.
+func (a *acquisition) handedOver(ctx context.Context, h handover) (*Lease, bool, error) {
+	id := a.d.id
+	now := a.d.clock.Now()
+	rec := Record{Key: a.key, Owner: a.owner, Host: id.Host, PID: id.PID, User: id.User, Command: truncateTo(id.Command, maxLineCommandBytes),
+		Acquired: now, Heartbeat: now, Lease: a.d.timing.Lease, HeartbeatEvery: a.d.timing.Heartbeat, Version: h.rvn, Token: h.token}
+	a.sent[h.rvn] = a.lastWaiting
+	a.headExcl = h.more
+	a.log.Debug("the key was handed over to us", "token", h.token)
+	return a.wonRecord(ctx, rec, nil)
+}
+
 // step sends the request of act and returns the item it answered with
-// (the new item of a write, ALL_NEW) and whether it exists.
-func (a *acquisition) step(ctx context.Context, act action) (map[string]types.AttributeValue, bool, error) {
+// (the new item of a write, ALL_NEW), whether it exists, and when the
+// request was sent.
+func (a *acquisition) step(ctx context.Context, act action) (map[string]types.AttributeValue, bool, time.Time, error) {
 	if act.kind == actRead {
+		now := a.d.clock.Now()
 		item, err := a.d.getItem(ctx, a.key, callOpts)
-		return item, len(item) > 0, err
+		return item, len(item) > 0, now, err
 	}
 	in, rvn := a.request(act)
 	now := a.d.clock.Now()
@@ -322,7 +374,7 @@ func (a *acquisition) step(ctx context.Context, act action) (map[string]types.At
 		if act.kind == actRefresh || act.kind == actJoin {
 			a.entryRVN, a.refreshed = rvn, now
 		}
-		return out.Attributes, true, nil
+		return out.Attributes, true, now, nil
 	case errors.As(err, &ccf):
 	case ctx.Err() != nil, isTransient(err) && !isConnect(err):
 		// The write may have landed (a request that never connected
@@ -334,7 +386,7 @@ func (a *acquisition) step(ctx context.Context, act action) (map[string]types.At
 			a.joinLost = now
 		}
 	}
-	return nil, false, err
+	return nil, false, now, err
 }
 
 // viewOf reads an answer into a view.
@@ -687,6 +739,7 @@ func (a *acquisition) wonItem(ctx context.Context, item map[string]types.Attribu
 		a.uncertain(a.d.clock.Now())
 		return nil, true, fmt.Errorf("acquire %q: acquired item unreadable: %w", a.key, err)
 	}
+	a.headExcl = exclusiveHead(rec.Line)
 	for _, h := range rec.Holders {
 		if h.Owner == a.owner {
 			h.Token = rec.Token // the counter as our write left it
@@ -834,6 +887,7 @@ func (a *acquisition) request(act action) (*dynamodb.UpdateItemInput, string) {
 				attrLease:     avN(a.d.timing.Lease.Milliseconds()),
 				attrEvery:     avN(a.d.timing.Heartbeat.Milliseconds()),
 				attrRVN:       avS(rvn),
+				attrNonce:     avS(a.nonce),
 			}},
 		}}
 		update = "SET #Line = list_append(if_not_exists(#Line, :empty), :me), #Schema = :v2"
@@ -958,8 +1012,16 @@ func (a *acquisition) leave(parent context.Context) bool {
 
 // leaveLine removes owner's entry from key's line, trying index pos first
 // and then wherever the refused writes show it. It reports whether the
-// entry is known to be gone.
+// entry is known to be gone. An entry gone because its holder handed the
+// key over to it (handOver) makes owner the holder: that hold is removed
+// too.
 func (d *Dynamo) leaveLine(ctx context.Context, key, owner string, pos int) bool {
+	gone := func(item map[string]types.AttributeValue) bool {
+		if rec, err := decodeRecord(item); err == nil && rec.Owner == owner {
+			return d.removeHold(ctx, key, owner, false)
+		}
+		return true
+	}
 	for range 5 {
 		if pos < 0 {
 			item, err := d.getItemRetried(ctx, key)
@@ -967,7 +1029,7 @@ func (d *Dynamo) leaveLine(ctx context.Context, key, owner string, pos int) bool
 				return false
 			}
 			if pos = lineIndex(item, owner); pos < 0 {
-				return true
+				return gone(item)
 			}
 		}
 		i := strconv.Itoa(pos)
@@ -990,7 +1052,7 @@ func (d *Dynamo) leaveLine(ctx context.Context, key, owner string, pos int) bool
 			return true
 		case errors.As(err, &ccf) && ccf.ItemKnown:
 			if pos = lineIndex(ccf.Item, owner); pos < 0 {
-				return true
+				return gone(ccf.Item)
 			}
 		case errors.As(err, &ccf):
 			pos = -1
