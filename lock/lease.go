@@ -109,7 +109,8 @@ type Lease struct {
 	releaseErr  error
 	release     func(ctx context.Context) error
 
-	file *os.File // the locked file of a host-local lease
+	file  *os.File   // the locked file of a host-local lease
+	files []*os.File // every file a host-local lease holds locked, file first
 }
 
 // newLease returns a held lease for rec. release is called at most once, by
@@ -124,6 +125,20 @@ func newLease(rec Record, release func(ctx context.Context) error) *Lease {
 // key held after this process dies, until that process exits too (Release
 // unlocks it for every descriptor). The caller must not close it.
 func (l *Lease) File() *os.File { return l.file }
+
+// Files returns every open file whose flock(2) is part of a host-local
+// lease: File, and for a shared holder its slot (--max-holders) and its
+// holder file. It returns nil for a DynamoDB lease. As with File, whoever
+// inherits them keeps them locked, and the caller must not close them.
+func (l *Lease) Files() []*os.File {
+	switch {
+	case l.files != nil:
+		return l.files
+	case l.file != nil:
+		return []*os.File{l.file}
+	}
+	return nil
+}
 
 // Key returns the locked key.
 func (l *Lease) Key() string { return l.rec.Key }

@@ -46,7 +46,14 @@ type LocalConfig struct {
 	Logger hclog.Logger
 }
 
-// Local is the host-local backend: an exclusive flock(2) on a file per key.
+// Local is the host-local backend: a flock(2) on a file per key, LOCK_EX
+// for an exclusive holder and LOCK_SH for a shared one (AcquireOptions.
+// IsShared), which also holds one of N slot files with --max-holders N; see
+// local_shared.go for the files of shared holders and how N is agreed.
+// Waiters poll with LOCK_NB: whoever tries first after a release gets the
+// key, so there is no line and no FIFO order (Wait.Position stays zero and
+// Record.Line empty), and an exclusive waiter can be overtaken by shared
+// runs while shared holders keep overlapping.
 // The kernel releases the lock when the holder's file descriptor closes, so
 // a crashed holder frees its key at once. The file also keeps the key's
 // fencing counter and a description of the holder. Lock descriptors are
@@ -177,18 +184,25 @@ type localFile struct {
 	Command  string    `json:"command,omitempty"`
 	Acquired time.Time `json:"acquired_at,omitzero"`
 	Token    uint64    `json:"fencing_token"`
+	// Shared and MaxHolders describe a shared holder; they are set only
+	// in a holder file (see local_shared.go).
+	Shared     bool `json:"shared,omitempty"`
+	MaxHolders int  `json:"max_holders,omitempty"`
 }
 
 func (f localFile) record() Record {
 	return Record{Key: f.Key, Owner: f.Owner, Host: f.Host, PID: f.PID, User: f.User,
-		Command: f.Command, Acquired: f.Acquired, Token: f.Token}
+		Command: f.Command, Acquired: f.Acquired, Token: f.Token, Shared: f.Shared, MaxHolders: f.MaxHolders}
 }
 
 // open opens (creating if needed) the lock file of key for reading and
 // writing, refusing to follow a symlink or to block on a FIFO planted in a
 // shared directory, and checks what it opened (checkFile).
-func (l *Local) open(key string) (*os.File, error) {
-	path := l.Path(key)
+func (l *Local) open(key string) (*os.File, error) { return l.openPath(l.Path(key)) }
+
+// openPath opens (creating if needed) the file at path with the checks of
+// open: a lock file, a slot file, the tokens file or a holder file.
+func (l *Local) openPath(path string) (*os.File, error) {
 	const flags = os.O_RDWR | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
 	f, err := os.OpenFile(path, flags|os.O_CREATE|os.O_EXCL, 0o600)
 	switch {
@@ -247,9 +261,12 @@ func (l *Local) checkFile(f *os.File) error {
 	return nil
 }
 
-// Acquire takes the flock of key. See Locker. While the key is held it
-// tries again with LOCK_NB, at intervals growing from 5 ms to 100 ms, so
-// that a wait ends the moment ctx does and leaves no thread behind.
+// Acquire takes the flock of key, exclusive or shared as opts say. See
+// Locker. While the key is held it tries again with LOCK_NB, at intervals
+// growing from 5 ms to localPollMax, so that a wait ends the moment ctx
+// does and leaves no thread behind. A shared run, or one that gives
+// MaxHolders, whose N differs from that of the key's live shared holders
+// gets a *MaxHoldersError, unwrapped.
 func (l *Local) Acquire(ctx context.Context, key string, opts AcquireOptions) (*Lease, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, err
@@ -269,43 +286,41 @@ func (l *Local) Acquire(ctx context.Context, key string, opts AcquireOptions) (*
 		pause        = localPollMin
 	)
 	for {
-		f, err := l.open(key)
+		var (
+			lease *Lease
+			busy  Record
+			err   error
+		)
+		if opts.IsShared() {
+			lease, busy, err = l.tryShared(ctx, key, opts)
+		} else {
+			lease, busy, err = l.tryExclusive(key, opts)
+		}
 		if err != nil {
+			var mh *MaxHoldersError
+			if errors.As(err, &mh) {
+				return nil, err
+			}
 			return nil, fmt.Errorf("acquire %q: %w", key, err)
 		}
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			// A file unlinked or replaced between our open and our
-			// flock would let a newcomer lock the new file while we
-			// hold the old one: only a lock on the file now at the path
-			// counts.
-			same, err := l.isCurrent(f, key)
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("acquire %q: %w", key, err)
-			}
-			if same {
-				return l.take(f, key)
-			}
-			f.Close()
+		if lease != nil {
+			return lease, nil
+		}
+		if !busy.Held() {
+			// The file changed under us (removed, replaced): at once again.
 			continue
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("acquire %q: %w", key, err)
-		}
-		holder, _ := readLocalFile(f)
-		f.Close()
-		holder.Key = key
+		busy.Key = key
 		if opts.NoWait {
-			return nil, &HeldError{Key: key, Holder: holder.record()}
+			return nil, &HeldError{Key: key, Holder: busy}
 		}
 		now := l.clock.Now()
 		if !waiting {
 			start = now
 		}
 		if opts.OnWait != nil && (!waiting || opts.Progress > 0 && !now.Before(nextProgress)) {
-			opts.OnWait(Wait{Record: holder.record(), Waited: now.Sub(start)})
+			// Local waiters have no line: Position stays zero.
+			opts.OnWait(Wait{Record: busy, Waited: now.Sub(start)})
 			nextProgress = now.Add(opts.Progress)
 		}
 		waiting = true
@@ -314,6 +329,56 @@ func (l *Local) Acquire(ctx context.Context, key string, opts AcquireOptions) (*
 		}
 		pause = min(pause*3/2, localPollMax)
 	}
+}
+
+// tryExclusive tries once to take the flock of key exclusively. It returns
+// the lease, or the record of who holds the key (not Held when the file
+// was replaced meanwhile and the caller should try again at once).
+func (l *Local) tryExclusive(key string, opts AcquireOptions) (*Lease, Record, error) {
+	f, err := l.open(key)
+	if err != nil {
+		return nil, Record{}, err
+	}
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		// A file unlinked or replaced between our open and our
+		// flock would let a newcomer lock the new file while we
+		// hold the old one: only a lock on the file now at the path
+		// counts.
+		same, err := l.isCurrent(f, key)
+		if err != nil {
+			f.Close()
+			return nil, Record{}, err
+		}
+		if !same {
+			f.Close()
+			return nil, Record{}, nil
+		}
+		lease, err := l.take(f, key)
+		return lease, Record{}, err
+	}
+	if !errors.Is(err, unix.EWOULDBLOCK) {
+		f.Close()
+		return nil, Record{}, err
+	}
+	holder, _ := readLocalFile(f)
+	f.Close()
+	holder.Key = key
+	if holder.Owner != "" {
+		rec := holder.record()
+		rec.Holders = []Record{rec}
+		return nil, rec, nil
+	}
+	// Shared holders (or an exclusive one that has not written its
+	// record yet).
+	rec := sharedRecordOf(key, l.liveHolders(key))
+	if err := checkMaxHolders(key, rec, opts); err != nil {
+		return nil, Record{}, err
+	}
+	if !rec.Held() {
+		rec = Record{Key: key, Owner: "unknown", Token: holder.Token}
+	}
+	return nil, rec, nil
 }
 
 // localPollMin and localPollMax bound the pause between two tries of a
@@ -327,6 +392,11 @@ const (
 // isCurrent reports whether f is still the file at the path of key, with
 // one link.
 func (l *Local) isCurrent(f *os.File, key string) (bool, error) {
+	return isCurrentPath(f, l.Path(key))
+}
+
+// isCurrentPath reports whether f is still the file at path, with one link.
+func isCurrentPath(f *os.File, path string) (bool, error) {
 	var held, now unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &held); err != nil {
 		return false, err
@@ -334,7 +404,7 @@ func (l *Local) isCurrent(f *os.File, key string) (bool, error) {
 	if held.Nlink != 1 {
 		return false, nil
 	}
-	if err := unix.Lstat(l.Path(key), &now); err != nil {
+	if err := unix.Lstat(path, &now); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return false, nil
 		}
@@ -368,7 +438,9 @@ func (l *Local) take(f *os.File, key string) (*Lease, error) {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	var lease *Lease
-	lease = newLease(rec.record(), func(ctx context.Context) error {
+	held := rec.record()
+	held.Holders = []Record{rec.record()}
+	lease = newLease(held, func(ctx context.Context) error {
 		close(stop)
 		<-done
 		defer f.Close()
@@ -383,14 +455,20 @@ func (l *Local) take(f *os.File, key string) (*Lease, error) {
 		return nil
 	})
 	lease.file = f
-	go l.watch(lease, f, key, stop, done)
+	go l.watch(lease, []watched{{f, l.Path(key)}}, key, stop, done)
 	return lease, nil
 }
 
-// watch closes the lease's Lost when its file is no longer the one at its
-// path, checking every localCheck until stop is closed. It closes done when
-// it returns.
-func (l *Local) watch(lease *Lease, f *os.File, key string, stop <-chan struct{}, done chan<- struct{}) {
+// A watched file is a locked file and the path it must stay at.
+type watched struct {
+	f    *os.File
+	path string
+}
+
+// watch closes the lease's Lost when one of its locked files is no longer
+// the one at its path, checking every localCheck until stop is closed. It
+// closes done when it returns.
+func (l *Local) watch(lease *Lease, files []watched, key string, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := l.clock.NewTimer(localCheck)
 	defer t.Stop()
@@ -400,9 +478,11 @@ func (l *Local) watch(lease *Lease, f *os.File, key string, stop <-chan struct{}
 			return
 		case <-t.C():
 		}
-		if same, err := l.isCurrent(f, key); err == nil && !same {
-			lease.markLost(fmt.Errorf("hold %q: %w: the lock file %s was removed or replaced", key, ErrLost, l.Path(key)))
-			return
+		for _, w := range files {
+			if same, err := isCurrentPath(w.f, w.path); err == nil && !same {
+				lease.markLost(fmt.Errorf("hold %q: %w: the lock file %s was removed or replaced", key, ErrLost, w.path))
+				return
+			}
 		}
 		t.Reset(localCheck)
 	}
@@ -450,20 +530,44 @@ func writeLocalFile(f *os.File, rec localFile) error {
 	return nil
 }
 
-// Status returns the record of key: held when some process has the flock.
+// Status returns the record of key: held when some process has the flock,
+// with every shared holder in Holders.
 func (l *Local) Status(ctx context.Context, key string) (Record, error) {
 	if err := ValidateKey(key); err != nil {
 		return Record{}, err
 	}
-	rec, err := l.status(l.Path(key))
+	names, err := l.names()
+	if err != nil {
+		return Record{}, fmt.Errorf("status %q: %w", key, err)
+	}
+	rec, err := l.status(l.Path(key), names)
 	if err != nil {
 		return Record{}, fmt.Errorf("status %q: %w", key, err)
 	}
 	rec.Key = key
+	for i := range rec.Holders {
+		rec.Holders[i].Key = key
+	}
 	return rec, nil
 }
 
-func (l *Local) status(path string) (Record, error) {
+// names returns the names of the files in the lock directory. It reads the
+// directory rather than glob: --lock-dir may contain [, * or ?.
+func (l *Local) names() ([]string, error) {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names, nil
+}
+
+// status returns the record of the lock file at path; names are the files
+// of the directory, among which its shared holders' files.
+func (l *Local) status(path string, names []string) (Record, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return Record{}, nil
@@ -485,6 +589,9 @@ func (l *Local) status(path string) (Record, error) {
 	switch {
 	case err == nil:
 		_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		if holders := l.liveHoldersIn(path, names, false); len(holders) > 0 {
+			return sharedRecordOf(rec.Key, holders), nil
+		}
 		free := Record{Key: rec.Key, Token: rec.Token}
 		return free, nil
 	case errors.Is(err, unix.EWOULDBLOCK):
@@ -492,6 +599,7 @@ func (l *Local) status(path string) (Record, error) {
 			// Taken a moment ago; the holder has not written its record yet.
 			rec.Owner = "unknown"
 		}
+		rec.Holders = []Record{rec}
 		return rec, nil
 	default:
 		return Record{}, err
@@ -500,19 +608,17 @@ func (l *Local) status(path string) (Record, error) {
 
 // List returns the records of every held key in the directory.
 func (l *Local) List(ctx context.Context) ([]Record, error) {
-	// Read the directory rather than glob: --lock-dir may contain [, * or ?.
-	entries, err := os.ReadDir(l.dir)
+	names, err := l.names()
 	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	var out []Record
-	for _, e := range entries {
-		name := e.Name()
+	for _, name := range names {
 		if !strings.HasPrefix(name, localPrefix) || !strings.HasSuffix(name, localSuffix) {
 			continue
 		}
 		p := filepath.Join(l.dir, name)
-		rec, err := l.status(p)
+		rec, err := l.status(p, names)
 		if err != nil {
 			// One unreadable or foreign file must not hide the others.
 			l.logger.Debug("skipping lock file", "path", p, "error", err)

@@ -77,6 +77,13 @@ EXAMPLES:
    # give up after 10 minutes of waiting
    locked-run -t deploy-locks --timeout 10m -- make deploy
 
+   # at most 2 deploys at once (every run on the key gives the same N)
+   locked-run -t deploy-locks -k deploy-prod --max-holders 2 -- ./deploy.sh
+
+   # app deploys together, a migration alone
+   locked-run -t deploy-locks -k prod-db --shared -- ./deploy-app.sh
+   locked-run -t deploy-locks -k prod-db -- ./migrate.sh
+
    # who holds it, every lock, break a stale one
    locked-run status -t deploy-locks -k prod-network
    locked-run list -t deploy-locks --json

@@ -76,6 +76,7 @@ func exitStatus(err error) (int, string) {
 		se  signalExit
 		cfe conflictError
 		ue  usageError
+		mh  *lock.MaxHoldersError
 	)
 	switch {
 	case err == nil:
@@ -88,6 +89,10 @@ func exitStatus(err error) (int, string) {
 		return cfe.status, cfe.err.Error()
 	case errors.As(err, &ue):
 		return exitError, ue.msg
+	case errors.As(err, &mh):
+		// Its own line names the key and the N in force; whatever
+		// wrapped it would only repeat the key.
+		return exitError, mh.Error()
 	case errors.Is(err, lock.ErrForeignItem):
 		// Not a conflict that waiting could end: another tool owns the item.
 		return exitError, err.Error()

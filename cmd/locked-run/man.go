@@ -121,7 +121,7 @@ the lock was not acquired: held under \fB\-\-no\-wait\fR, or \fB\-\-timeout\fR p
 the lock was lost while the command ran, and the command was stopped
 .TP
 %d
-locked\-run's own error: usage, AWS or credentials, a missing table, bad input
+locked\-run's own error: usage, AWS or credentials, a missing table, bad input, a \fB\-\-max\-holders\fR N other than the one in force on the key
 .TP
 %d
 the command was found but could not be run

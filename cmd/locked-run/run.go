@@ -229,11 +229,11 @@ func runMain(c *cli.Context, child []string) error {
 		// environment belongs to this run's tree.
 		Marker: "LOCKED_RUN_OWNER=" + lease.Owner(),
 	}
-	if f := lease.File(); f != nil {
+	if fs := lease.Files(); fs != nil {
 		// A host-local lock is freed by the kernel the moment this process
 		// dies; held by the guardian too, it lasts until the guardian has
 		// killed what the command left running after a SIGKILL of ours.
-		cfg.Hold = []*os.File{f}
+		cfg.Hold = fs
 	}
 	return sup.runChild(ctx, lease, cfg)
 }
@@ -316,10 +316,8 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 		MaxHolders: o.maxHolders,
 		OnWait: func(w lock.Wait) {
 			settleMemory()
-			h := w.Record
-			lastHolder = h
-			logger.Info("waiting for lock", "key", o.key, "owner", h.Owner, "host", h.Host, "pid", h.PID,
-				"command", h.Command, "since", since(h.Acquired), "waited", describeDuration(w.Waited))
+			lastHolder = normalized(w.Record)
+			logger.Info("waiting for lock", waitingFields(o.key, w)...)
 		},
 	}
 	start := time.Now()
@@ -361,10 +359,10 @@ func (s *supervisor) acquire(ctx context.Context, locker lock.Locker, o mainOpti
 	var held *lock.HeldError
 	switch {
 	case errors.As(err, &held):
-		return nil, conflictError{fmt.Errorf("lock %q is held by %s; not waiting (--no-wait)", o.key, held.Holder.Describe()), o.conflict}
+		return nil, conflictError{fmt.Errorf("lock %q is held by %s; not waiting (--no-wait)", o.key, describeHolders(normalized(held.Holder))), o.conflict}
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && o.timeout > 0:
 		return nil, conflictError{fmt.Errorf("gave up after waiting %s (--timeout) for lock %q held by %s",
-			describeDuration(time.Since(start)), o.key, lastHolder.Describe()), o.conflict}
+			describeDuration(time.Since(start)), o.key, describeHolders(lastHolder)), o.conflict}
 	}
 	return nil, err
 }
@@ -439,6 +437,30 @@ func (s *supervisor) runChild(ctx context.Context, lease *lock.Lease, cfg runner
 // command that ends at once never pays for a collection, short next to
 // the heartbeat, which is what allocates while holding.
 const settleAfter = time.Second
+
+// waitingFields are the fields of a "waiting for lock" line: the holder
+// (the first of several, with their count), then this run's place in the
+// line and who is just ahead of it, then how long it has waited. A key
+// with one exclusive holder and no line gives the fields it always has.
+func waitingFields(key string, w lock.Wait) []any {
+	h := normalized(w.Record)
+	f := []any{"key", key, "owner", h.Owner, "host", h.Host, "pid", h.PID,
+		"command", h.Command, "since", since(h.Acquired)}
+	if n := len(holdersOf(h)); n > 1 || h.Shared {
+		f = append(f, "holders", n, "kind", "shared")
+		if h.MaxHolders > 0 {
+			f = append(f, "max_holders", h.MaxHolders)
+		}
+	}
+	if w.Position > 0 {
+		f = append(f, "position", w.Position, "of", max(len(h.Line), w.Position))
+		if p := w.Position; p >= 2 && p-2 < len(h.Line) {
+			a := h.Line[p-2]
+			f = append(f, "ahead", fmt.Sprintf("%s (host %s, pid %d, %s)", a.Owner, a.Host, a.PID, kindOf(a.Shared, a.MaxHolders)))
+		}
+	}
+	return append(f, "waited", describeDuration(w.Waited))
+}
 
 // since formats a holder's acquisition time for the log; the holder's wall
 // clock, shown and never trusted.

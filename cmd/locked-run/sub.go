@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -68,9 +67,34 @@ type recordJSON struct {
 	// LooksDead and SilentSeconds are this host's view: see health.
 	LooksDead     bool     `json:"looks_dead,omitempty"`
 	SilentSeconds *float64 `json:"silent_seconds,omitempty"`
+	// Shared says the holder above holds the key shared; MaxHolders is
+	// the N in force. Holders lists every holder (the one above first),
+	// each in this form without holders or line of its own; Line the
+	// waiters in the order they acquire.
+	Shared     bool         `json:"shared,omitempty"`
+	MaxHolders int          `json:"max_holders,omitempty"`
+	Holders    []recordJSON `json:"holders,omitempty"`
+	Line       []waiterJSON `json:"line,omitempty"`
 }
 
+// toJSON returns the JSON form of r: its first holder at the top, with
+// every holder and the line.
 func toJSON(r lock.Record, now time.Time) recordJSON {
+	r = normalized(r)
+	j := holderJSON(r, now)
+	if hs := holdersOf(r); len(hs) > 0 {
+		for _, h := range hs {
+			h.Key = r.Key
+			j.Holders = append(j.Holders, holderJSON(h, now))
+		}
+	}
+	j.Line = lineJSON(r.Line, now)
+	return j
+}
+
+// holderJSON returns the JSON form of the holder r describes, without
+// holders or line.
+func holderJSON(r lock.Record, now time.Time) recordJSON {
 	j := recordJSON{Key: r.Key, Held: r.Held(), Owner: r.Owner, Host: r.Host, PID: r.PID, User: r.User,
 		Command: r.Command, LeaseSeconds: r.Lease.Seconds(), FencingToken: r.Token}
 	if !r.Acquired.IsZero() {
@@ -86,6 +110,7 @@ func toJSON(r lock.Record, now time.Time) recordJSON {
 		j.SilentSeconds = &secs
 		j.LooksDead = h.looksDead
 	}
+	j.Shared, j.MaxHolders = r.Shared, r.MaxHolders
 	return j
 }
 
@@ -155,31 +180,7 @@ func runStatus(c *cli.Context) error {
 	if boolean(c, flagJSON) {
 		return printJSON(w, toJSON(rec, now))
 	}
-	if !rec.Held() {
-		_, err := fmt.Fprintf(w, "%s: free (last fencing token %d)\n", key, rec.Token)
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s: held by %s\n", key, rec.Owner)
-	fmt.Fprintf(tw, "  owner\t%s\n", rec.Owner)
-	fmt.Fprintf(tw, "  host\t%s\n", rec.Host)
-	fmt.Fprintf(tw, "  pid\t%d\n", rec.PID)
-	fmt.Fprintf(tw, "  user\t%s\n", rec.User)
-	fmt.Fprintf(tw, "  command\t%s\n", rec.Command)
-	fmt.Fprintf(tw, "  acquired\t%s\n", ago(rec.Acquired, now))
-	if rec.Lease > 0 {
-		fmt.Fprintf(tw, "  last heartbeat\t%s\n", ago(rec.Heartbeat, now))
-		fmt.Fprintf(tw, "  lease\t%s\n", describeDuration(rec.Lease))
-	}
-	fmt.Fprintf(tw, "  fencing token\t%d\n", rec.Token)
-	if h := healthOf(rec, now); h.looksDead {
-		fmt.Fprintf(tw, "  looks dead\tno heartbeat for %s, longer than its %s lease, by this host's clock\n",
-			describeDuration(h.silent), describeDuration(rec.Lease))
-		fmt.Fprintf(tw, "  takeover\tthe next run of this key takes it over after watching it unchanged for %s (one lease) on its own clock\n",
-			describeDuration(rec.Lease))
-		fmt.Fprintf(tw, "  break it now\tlocked-run release %s -k %s --owner %s\n", tableArgs(c), quoteWord(key), rec.Owner)
-	}
-	return tw.Flush()
+	return writeStatus(w, rec, now, tableArgs(c))
 }
 
 // tableArgs is the backend option of a command line to copy.
@@ -223,31 +224,11 @@ func runList(c *cli.Context) error {
 			return err
 		}
 	} else if len(listing.Held) > 0 || (all && len(listing.Foreign) > 0) {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "KEY\tOWNER\tHOST\tPID\tACQUIRED\tHEARTBEAT\tTOKEN\tCOMMAND")
-		for _, r := range listing.Held {
-			acquired := "unknown"
-			if !r.Acquired.IsZero() {
-				acquired = r.Acquired.UTC().Format(time.RFC3339)
-			}
-			heartbeat := "-"
-			if h := healthOf(r, now); h.known {
-				heartbeat = describeDuration(h.silent) + " ago"
-				if h.silent < 0 {
-					heartbeat = "in the future"
-				}
-				if h.looksDead {
-					heartbeat += " (looks dead)"
-				}
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", r.Key, r.Owner, r.Host, r.PID, acquired, heartbeat, r.Token, r.Command)
-		}
+		var foreign []string
 		if all {
-			for _, k := range listing.Foreign {
-				fmt.Fprintf(tw, "%s\t(another tool's item)\t\t\t\t\t\t\n", k)
-			}
+			foreign = listing.Foreign
 		}
-		if err := tw.Flush(); err != nil {
+		if err := writeList(w, listing.Held, foreign, now); err != nil {
 			return err
 		}
 	}

@@ -57,6 +57,7 @@ var platformFiles = []struct {
 }{
 	{"./internal/platform", "unsupported.go", []string{"windows", "plan9", "freebsd"}},
 	{"./lock", "local.go", []string{"linux", "darwin"}},
+	{"./lock", "local_shared.go", []string{"linux", "darwin"}},
 	{"./lock", "platform.go", allOS},
 	{"./lock", "clock_linux.go", []string{"linux"}},
 	{"./lock", "clock_darwin.go", []string{"darwin"}},
