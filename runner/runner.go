@@ -78,6 +78,13 @@ type Config struct {
 	// the kernel at once while the guardian is still killing the tree.
 	// Closing or unlocking them is the caller's business.
 	Hold []*os.File
+
+	// Guardian, if not nil, is a guardian started ahead (StartGuardian),
+	// which Start takes over instead of starting one itself. Nil, or one
+	// that has exited meanwhile, means Start starts its own before the
+	// child, as always: the child never runs without a guardian that
+	// could be started.
+	Guardian *Guardian
 }
 
 // Result says how the child ended.
@@ -110,6 +117,7 @@ type Process struct {
 	mayCont   func() bool // Config.MayContinue
 	marker    string
 	hold      []*os.File // Config.Hold, for the guardian
+	ahead     *Guardian  // Config.Guardian
 
 	mu sync.Mutex
 	// exited is set once the child has exited (it may be an unreaped
@@ -178,6 +186,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		mayCont:       cfg.MayContinue,
 		marker:        cfg.Marker,
 		hold:          cfg.Hold,
+		ahead:         cfg.Guardian,
 		done:          make(chan struct{}),
 		born:          time.Now(),
 		lastChildTSTP: -1,
@@ -323,11 +332,24 @@ func (p *Process) guardianPid() int {
 	return 0
 }
 
-// startGuardian starts the guardian.
+// startGuardian gives the tree its guardian, before the child starts: the
+// one started ahead, if it is still there, else a new one.
 func (p *Process) startGuardian() {
 	p.gmu.Lock()
 	defer p.gmu.Unlock()
-	g, err := startGuardian(p.marker, p.hold, p.log)
+	if g, err := p.ahead.take(); err == nil {
+		if err := g.adopt(p.marker, p.hold); err == nil {
+			p.guard = g
+			return
+		}
+		g.close()
+	}
+	g, err := startGuardian(p.log)
+	if err == nil {
+		if err = g.adopt(p.marker, p.hold); err != nil {
+			g.close()
+		}
+	}
 	if err != nil {
 		p.log.Warn("could not start the guardian; if locked-run is killed, the command's background processes may outlive it", "error", err)
 		return

@@ -165,6 +165,11 @@ func runMain(c *cli.Context, child []string) error {
 	if _, err := runner.LookPath(child[0]); err != nil {
 		return err
 	}
+	// The runner's guardian, a second start of this program, starts now,
+	// beside the AWS configuration and the wait for the lock, rather than
+	// after them; it learns the tree only when the command starts.
+	guardian := runner.StartGuardian(logger.Named("runner"))
+	defer guardian.Close()
 	id := identity(o.command)
 	locker, err := makeLocker(c, o.backend, o.timing, id, pending, logger)
 	if err != nil {
@@ -227,7 +232,8 @@ func runMain(c *cli.Context, child []string) error {
 		Args: child, Env: env, KillAfter: o.timing.KillAfter, Logger: logger.Named("runner"),
 		// The owner id is unique to this run: what carries it in its
 		// environment belongs to this run's tree.
-		Marker: "LOCKED_RUN_OWNER=" + lease.Owner(),
+		Marker:   "LOCKED_RUN_OWNER=" + lease.Owner(),
+		Guardian: guardian,
 	}
 	if f := lease.File(); f != nil {
 		// A host-local lock is freed by the kernel the moment this process
