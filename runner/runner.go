@@ -118,6 +118,7 @@ type Process struct {
 	marker    string
 	hold      []*os.File // Config.Hold, for the guardian
 	ahead     *Guardian  // Config.Guardian
+	forker    int        // the thread that forks the child and waits for it (ownChildren)
 
 	mu sync.Mutex
 	// exited is set once the child has exited (it may be an unreaped
@@ -380,6 +381,7 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
+	p.forker = threadID()
 	p.startGuardian()
 	path := cmd.Path
 	cmd, err := startLikeExecvp(cmd)
@@ -392,7 +394,7 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) 
 	if g := p.guardian(); g != nil {
 		g.setChild(p.pid)
 	}
-	if !slices.Contains(children(os.Getpid()), p.pid) {
+	if !slices.Contains(ownChildren(p.forker), p.pid) {
 		// Without /proc (or with another PID namespace's) the tree
 		// cannot be found: say so rather than let it pass unseen.
 		p.log.Warn("cannot see the command's processes (is /proc mounted, for this PID namespace?): what it leaves running is not stopped and may outlive the lock", "pid", p.pid)
