@@ -63,6 +63,7 @@ type guardian struct {
 	gone  bool          // it has exited
 	heard []heardSignal // what it reported, oldest first
 
+	log      hclog.Logger   // set by adopt; nil until then
 	deathSig syscall.Signal // the signal that killed it, if one did
 	deathAt  time.Time
 	wake     chan struct{} // closed and replaced whenever something changes
@@ -79,7 +80,7 @@ type heardSignal struct {
 // the marker and the files to hold, before the child is started, and
 // setChild the child's pid. The returned guardian is reaped by a goroutine
 // that ends when the guardian exits, which close makes it do.
-func startGuardian(log hclog.Logger) (*guardian, error) {
+func startGuardian() (*guardian, error) {
 	exe, err := selfExe()
 	if err != nil {
 		return nil, err
@@ -144,8 +145,9 @@ func startGuardian(log hclog.Logger) (*guardian, error) {
 		}
 		g.gone = true
 		g.broadcast()
+		log := g.log
 		g.mu.Unlock()
-		if err != nil {
+		if err != nil && log != nil {
 			log.Debug("guardian exited", "pid", g.pid, "error", err)
 		}
 	}()
@@ -170,13 +172,14 @@ func socketPair() (ours, theirs *os.File, err error) {
 }
 
 // adopt makes g the guardian of the tree marked by marker, holding hold,
-// and forgets what it heard so far: a signal from before the child existed
+// logging to log, and forgets what it heard so far: a signal from before the child existed
 // says nothing about what the child got. Once it returns, the guardian
 // holds the files, whether or not it has read them yet: a descriptor in
 // flight on a socket stays open until its reader takes it or closes the
 // socket, and the guardian reads everything before acting on our death.
-func (g *guardian) adopt(marker string, hold []*os.File) error {
+func (g *guardian) adopt(marker string, hold []*os.File, log hclog.Logger) error {
 	g.mu.Lock()
+	g.log = log
 	g.heard = nil
 	gone := g.gone
 	g.mu.Unlock()
@@ -218,14 +221,12 @@ type Guardian struct {
 }
 
 // StartGuardian starts a guardian in the background and returns at once.
-func StartGuardian(log hclog.Logger) *Guardian {
-	if log == nil {
-		log = hclog.NewNullLogger()
-	}
+// It logs, once taken over, to Start's Config.Logger.
+func StartGuardian() *Guardian {
 	pg := &Guardian{done: make(chan struct{})}
 	go func() {
 		defer close(pg.done)
-		pg.g, pg.err = startGuardian(log)
+		pg.g, pg.err = startGuardian()
 	}()
 	return pg
 }

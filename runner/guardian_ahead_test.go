@@ -95,7 +95,7 @@ func lockedElsewhere(t *testing.T, path string) bool {
 // to hold at Start, not at its own start, and holds them until the tree is
 // gone.
 func TestGuardianStartedAheadIsTakenOverAndHoldsTheFiles(t *testing.T) {
-	g := runner.StartGuardian(nil)
+	g := runner.StartGuardian()
 	defer g.Close()
 	ahead := oneGuardian(t)
 
@@ -139,7 +139,7 @@ func TestGuardianStartedAheadIsTakenOverAndHoldsTheFiles(t *testing.T) {
 // group while the lock was awaited) is replaced by a new one, which holds
 // the files.
 func TestGuardianStartedAheadThatDiedIsReplaced(t *testing.T) {
-	g := runner.StartGuardian(nil)
+	g := runner.StartGuardian()
 	defer g.Close()
 	ahead := oneGuardian(t)
 	if err := syscall.Kill(ahead, syscall.SIGKILL); err != nil {
@@ -179,7 +179,7 @@ func TestGuardianStartedAheadThatDiedIsReplaced(t *testing.T) {
 // Close ends a guardian started ahead that no child needed (the lock was
 // not acquired, or a signal came first).
 func TestGuardianStartedAheadIsEndedByClose(t *testing.T) {
-	g := runner.StartGuardian(nil)
+	g := runner.StartGuardian()
 	oneGuardian(t)
 	g.Close()
 	noGuardian(t)

@@ -339,15 +339,15 @@ func (p *Process) startGuardian() {
 	p.gmu.Lock()
 	defer p.gmu.Unlock()
 	if g, err := p.ahead.take(); err == nil {
-		if err := g.adopt(p.marker, p.hold); err == nil {
+		if err := g.adopt(p.marker, p.hold, p.log); err == nil {
 			p.guard = g
 			return
 		}
 		g.close()
 	}
-	g, err := startGuardian(p.log)
+	g, err := startGuardian()
 	if err == nil {
-		if err = g.adopt(p.marker, p.hold); err != nil {
+		if err = g.adopt(p.marker, p.hold, p.log); err != nil {
 			g.close()
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/locked-run/locked-run/lock"
+	"github.com/locked-run/locked-run/runner"
 )
 
 // describeFlagError rewrites the flag package's messages into the tool's
@@ -290,6 +291,8 @@ const (
 	metaArgs  = "args"
 	metaTyped = "typed"
 	metaQuiet = "quiet"
+	// metaGuardian holds the runner's guardian of a run, started early.
+	metaGuardian = "guardian"
 )
 
 // run is the whole program: it parses args (os.Args), runs, and returns the
@@ -309,6 +312,14 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err == nil {
 			opts, child, _, _ := splitArgs(expanded, valueFlagNames(), subcommandNames)
 			app = newApp(stdout, stderr, child)
+			if len(child) > 0 {
+				// A run: its guardian starts now, beside the option
+				// checks, the AWS configuration and the wait for the lock
+				// (runMain hands it to the runner).
+				guardian := runner.StartGuardian()
+				defer guardian.Close()
+				app.Metadata[metaGuardian] = guardian
+			}
 			app.Metadata[metaArgs] = opts
 			app.Metadata[metaTyped] = typed
 			err = app.RunContext(ctx, append([]string{args[0]}, opts...))

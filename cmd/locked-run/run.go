@@ -165,11 +165,6 @@ func runMain(c *cli.Context, child []string) error {
 	if _, err := runner.LookPath(child[0]); err != nil {
 		return err
 	}
-	// The runner's guardian, a second start of this program, starts now,
-	// beside the AWS configuration and the wait for the lock, rather than
-	// after them; it learns the tree only when the command starts.
-	guardian := runner.StartGuardian(logger.Named("runner"))
-	defer guardian.Close()
 	id := identity(o.command)
 	locker, err := makeLocker(c, o.backend, o.timing, id, pending, logger)
 	if err != nil {
@@ -228,6 +223,11 @@ func runMain(c *cli.Context, child []string) error {
 	if !o.backend.local {
 		env = append(env, "LOCKED_RUN_TABLE="+o.backend.table)
 	}
+	// The runner's guardian, a second start of this program, was started
+	// with the run (runWith), beside the option checks, the AWS
+	// configuration and the wait for the lock, rather than after them; it
+	// learns the tree only now. Without one, Start starts its own.
+	guardian, _ := c.App.Metadata[metaGuardian].(*runner.Guardian)
 	cfg := runner.Config{
 		Args: child, Env: env, KillAfter: o.timing.KillAfter, Logger: logger.Named("runner"),
 		// The owner id is unique to this run: what carries it in its
