@@ -203,6 +203,12 @@ func (g *guardian) adopt(marker string, hold []*os.File, log hclog.Logger) error
 		if err != nil {
 			return fmt.Errorf("guardian: %w", err)
 		}
+		if dying(g.pid) {
+			// Killed before we wrote (a signal to the group while the lock
+			// was awaited, the OOM killer): its end of the socket may not
+			// be closed yet, but it will not read what we wrote.
+			return errors.New("guardian: it is exiting")
+		}
 		return nil
 	}
 }

@@ -51,6 +51,12 @@ func children(pid int) []int {
 // children lists to pick from).
 func ownChildren(int) []int { return children(os.Getpid()) }
 
+// dying reports whether pid has exited (or is a zombie).
+func dying(pid int) bool {
+	st := proctree.State(pid)
+	return st == 0 || st == 'Z'
+}
+
 // threadID is zero on macOS, where ownChildren needs no thread.
 func threadID() int { return 0 }
 

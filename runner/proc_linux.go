@@ -128,6 +128,32 @@ func threadChildren(pid, tid int) []int {
 	return out
 }
 
+// pfExiting is the kernel's PF_EXITING task flag (include/linux/sched.h),
+// set as a process starts to exit.
+const pfExiting = 0x4
+
+// dying reports whether pid has exited or is exiting: killed, it may keep
+// its descriptors open for a moment longer, so a write to it can still
+// succeed, but it will never read again.
+func dying(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	// "pid (comm) state ppid pgrp session tty_nr tpgid flags ..."; comm
+	// may hold spaces and parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return true
+	}
+	f := bytes.Fields(stat[i+1:])
+	if len(f) < 7 || f[0][0] == 'Z' || f[0][0] == 'X' || f[0][0] == 'x' {
+		return true
+	}
+	flags, err := strconv.ParseUint(string(f[6]), 10, 64)
+	return err != nil || flags&pfExiting != 0
+}
+
 // threadID returns the calling thread's id; the caller has locked its
 // goroutine to the thread.
 func threadID() int { return unix.Gettid() }
