@@ -54,9 +54,10 @@ const (
 
 // guardian is locked-run's side of it.
 type guardian struct {
-	pid   int
-	ctl   *os.File // commands to the guardian (a socket); its end of file is our death
-	ctlFd int      // ctl's descriptor, for sendmsg
+	pid int
+	// ctl carries commands to the guardian (a socket); its end of file is
+	// our death. Closed once the guardian is reaped.
+	ctl *os.File
 
 	mu    sync.Mutex
 	ready bool          // the guardian catches signals now
@@ -67,8 +68,6 @@ type guardian struct {
 	deathSig syscall.Signal // the signal that killed it, if one did
 	deathAt  time.Time
 	wake     chan struct{} // closed and replaced whenever something changes
-
-	exited chan struct{} // closed once the guardian has been reaped
 }
 
 type heardSignal struct {
@@ -114,9 +113,8 @@ func startGuardian() (*guardian, error) {
 		repR.Close()
 		return nil, err
 	}
-	g := &guardian{pid: cmd.Process.Pid, ctl: ctl, ctlFd: int(ctl.Fd()), wake: make(chan struct{}), exited: make(chan struct{})}
+	g := &guardian{pid: cmd.Process.Pid, ctl: ctl, wake: make(chan struct{})}
 	go func() {
-		defer close(g.exited)
 		buf := make([]byte, 64)
 		for {
 			n, err := repR.Read(buf)
@@ -136,6 +134,7 @@ func startGuardian() (*guardian, error) {
 		}
 		repR.Close()
 		err := cmd.Wait()
+		g.ctl.Close()
 		g.mu.Lock()
 		// A signal sent to the group before the guardian could catch it
 		// killed it: that, too, says the group got it.
@@ -195,22 +194,34 @@ func (g *guardian) adopt(marker string, hold []*os.File, log hclog.Logger) error
 		}
 		rights = unix.UnixRights(fds...)
 	}
-	for {
-		err := unix.Sendmsg(g.ctlFd, []byte(msg), rights, nil, 0)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("guardian: %w", err)
-		}
-		if dying(g.pid) {
-			// Killed before we wrote (a signal to the group while the lock
-			// was awaited, the OOM killer): its end of the socket may not
-			// be closed yet, but it will not read what we wrote.
-			return errors.New("guardian: it is exiting")
-		}
-		return nil
+	rc, err := g.ctl.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("guardian: %w", err)
 	}
+	var sendErr error
+	// Through RawConn, so that the descriptor cannot be closed (the
+	// guardian reaped meanwhile) and reused while we send on it.
+	err = rc.Write(func(fd uintptr) bool {
+		for {
+			sendErr = unix.Sendmsg(int(fd), []byte(msg), rights, nil, 0)
+			if !errors.Is(sendErr, unix.EINTR) {
+				return true
+			}
+		}
+	})
+	if err == nil {
+		err = sendErr
+	}
+	if err != nil {
+		return fmt.Errorf("guardian: %w", err)
+	}
+	if dying(g.pid) {
+		// Killed before we wrote (a signal to the group while the lock was
+		// awaited, the OOM killer): its end of the socket may not be
+		// closed yet, but it will not read what we wrote.
+		return errors.New("guardian: it is exiting")
+	}
+	return nil
 }
 
 // A Guardian is a guardian started ahead of the child, so that its start
@@ -333,14 +344,12 @@ func (g *guardian) watch() {
 	g.ctl.WriteString("W\n") //nolint:errcheck // a dead guardian cannot watch anyway
 }
 
-// close ends the guardian, once the tree is gone, and reaps it: SIGKILL
-// is immediate whatever the guardian is doing (it may still be starting),
-// and the guardian holds nothing that needs cleaning up.
+// close ends the guardian, once the tree is gone: SIGKILL is immediate
+// whatever the guardian is doing (it may still be starting), and the
+// guardian holds nothing that needs cleaning up. It does not wait for the
+// guardian to be reaped (its goroutine does that); the control socket stays
+// open until then, so the guardian can never take our end of it for our
+// death and act on a tree whose pids may be reused by then.
 func (g *guardian) close() {
 	syscall.Kill(g.pid, syscall.SIGKILL) //nolint:errcheck // it may have died already
-	g.ctl.Close()
-	select {
-	case <-g.exited:
-	case <-time.After(time.Second):
-	}
 }

@@ -394,12 +394,14 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) 
 	if g := p.guardian(); g != nil {
 		g.setChild(p.pid)
 	}
+	started <- nil
+	// After the caller goes on: the child stays our child, a zombie at
+	// worst, until cmd.Wait below.
 	if !slices.Contains(ownChildren(p.forker), p.pid) {
 		// Without /proc (or with another PID namespace's) the tree
 		// cannot be found: say so rather than let it pass unseen.
 		p.log.Warn("cannot see the command's processes (is /proc mounted, for this PID namespace?): what it leaves running is not stopped and may outlive the lock", "pid", p.pid)
 	}
-	started <- nil
 
 	pid1 := os.Getpid() == 1
 	reaperDone := make(chan struct{})
