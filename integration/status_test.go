@@ -40,7 +40,7 @@ func TestStatusAndListOfForeignItems(t *testing.T) {
 
 	t.Run("status reports another tool's item as such and exits 0", func(t *testing.T) {
 		r := runBin(t, env, "status", "-t", table, "-k", "tf-state/prod.tfstate")
-		want := `tf-state/prod.tfstate: an item of another tool (no Schema "locked-run/1"), not a locked-run lock; locked-run never modifies it: use another --key` + "\n"
+		want := `tf-state/prod.tfstate: an item of another tool (no locked-run Schema), not a locked-run lock; locked-run never modifies it: use another --key` + "\n"
 		if r.code != 0 || r.stdout != want || r.stderr != "" {
 			t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 		}

@@ -54,37 +54,69 @@
 // # DynamoDB item layout
 //
 // One item per key in a table whose only key is the string partition key
-// LockID, so a Terraform state lock table can be shared. Items without
-// Schema "locked-run/1" (Terraform's, say) are never modified: acquiring
-// such a key fails with a *ForeignItemError.
+// LockID, so a Terraform state lock table can be shared. Items without a
+// locked-run Schema (Terraform's, say) are never modified: acquiring such a
+// key fails with a *ForeignItemError.
 //
 //	LockID        S  the key, exactly as given (partition key)
-//	Schema        S  "locked-run/1": marks the item as locked-run's; kept after release
-//	Owner         S  holder's owner id, "<host>-<pid>-<8 hex>", new for each acquisition; absent when free
-//	Host          S  holder's host name
-//	Pid           N  holder's process id
-//	User          S  holder's user name
-//	Command       S  the command the holder runs, cut to MaxCommandBytes
-//	AcquiredAt    S  holder's wall clock at acquisition, RFC 3339 (for people only)
-//	HeartbeatAt   S  holder's wall clock at its last renewal, RFC 3339 (for people only)
-//	LeaseMs       N  the lease the holder promised, in milliseconds
-//	HeartbeatMs   N  how often the holder renews, in milliseconds (absent before issue 9)
+//	Schema        S  "locked-run/2" (written by every write of this version); "locked-run/1"
+//	                 items, of versions before the line, are read alike
+//	Owner         S  the exclusive holder's owner id, "<host>-<pid>-<8 hex>", new for each
+//	                 acquisition; absent when no exclusive holder
+//	Host          S  exclusive holder's host name
+//	Pid           N  its process id
+//	User          S  its user name
+//	Command       S  the command it runs, cut to MaxCommandBytes
+//	AcquiredAt    S  its wall clock at acquisition, RFC 3339 (for people only)
+//	HeartbeatAt   S  its wall clock at its last renewal, RFC 3339 (for people only)
+//	LeaseMs       N  the lease it promised, in milliseconds
+//	HeartbeatMs   N  how often it renews, in milliseconds
 //	RVN           S  record version number: random, rewritten by every write of the holder
-//	FencingToken  N  incremented by every acquisition; kept after release, never reset;
-//	                 at MaxToken the key is refused (ErrTokenExhausted), never wrapped
+//	FencingToken  N  incremented by every acquisition, exclusive or shared; kept after
+//	                 release, never reset; at MaxToken the key is refused (ErrTokenExhausted)
+//	SharedHolders M  owner id -> the shared holder's Host, Pid, User, Command (cut to 1 KiB),
+//	                 AcquiredAt, HeartbeatAt, LeaseMs, HeartbeatMs, RVN and its own
+//	                 FencingToken (written by its heartbeats); absent or empty: none
+//	MaxHolders    N  the N in force for shared holders; 0: any number
+//	Line          L  the waiters, first in line first; each a map of Owner, Host, Pid, User,
+//	                 Command (cut to 256 bytes), Shared (BOOL), MaxHolders, JoinedAt,
+//	                 HeartbeatAt, LeaseMs, HeartbeatMs, RVN
 //
-// Release removes Owner through RVN and keeps LockID, Schema and
-// FencingToken. A free key's item therefore still says how many times the
-// key was acquired.
+// Release removes the holder (Owner through RVN, or its SharedHolders
+// entry) and keeps LockID, Schema and FencingToken. A free key's item
+// therefore still says how many times the key was acquired.
+//
+// # The line
+//
+// A caller that finds the key held (or others already waiting) appends an
+// entry to Line with list_append: the store orders the line, never a clock.
+// Only the first entry may take the key, with a write conditional on
+// being Line[0] that also removes that entry, so waiters acquire in the
+// order they joined. Exclusive and shared waiters share one line, so a
+// stream of shared callers cannot overtake a queued exclusive one. A
+// waiter refreshes its entry's RVN every heartbeat interval; an entry seen
+// unchanged for its whole lease by a waiter behind it is removed by that
+// waiter, with a write conditional on that RVN, as an expired holder is
+// taken over. A caller that gives up removes its own entry (by owner id,
+// even when the joining write's answer was lost). NoWait never joins.
+//
+// Compatibility: versions before the line know only "locked-run/1" and
+// refuse other items as foreign, so they never hold a key this version has
+// written to; this version treats a "locked-run/1" holder as an exclusive
+// holder and rewrites the item as "locked-run/2" with its next write.
 //
 // Requests: an uncontended acquire is one conditional UpdateItem (it
 // learns the holder from the same call when the key is held), a release is
 // one more. A holder writes one UpdateItem per heartbeat (every 10 s with
-// the defaults). A waiter reads the item with a strongly consistent GetItem
-// every Timing.Poll, jittered uniformly between 0.5 and 1.5 times it (5 a
-// second with the default 200 ms), writes only when it sees the key free
-// or expired, and takes a released key about 150 ms after the release at
-// the median.
+// the defaults). A waiter joins the line with one write and refreshes its
+// entry with one write per heartbeat interval, which also tells it the
+// line. The waiters that could take the key next (the head, and shared
+// waiters right behind a shared head) read the item with a strongly
+// consistent GetItem every Timing.Poll, jittered uniformly between 0.5 and
+// 1.5 times it (5 a second with the default 200 ms); the one at place p
+// behind them every (p+1) polls, so the reads of a key grow with the
+// logarithm of its waiters. The head takes a released key about 150 ms
+// after the release at the median.
 //
 // Fencing. Each acquisition increments a per-key counter in the same write
 // that takes the lock; release keeps the counter, so tokens of a key only

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -172,382 +173,19 @@ func (d *Dynamo) Acquire(ctx context.Context, key string, opts AcquireOptions) (
 	if err := ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("acquire %q: %w", key, err)
 	}
-	a := &acquisition{
-		d:     d,
-		key:   key,
-		opts:  opts,
-		owner: NewOwnerID(d.id),
-		start: d.clock.Now(),
-		sent:  make(map[string]time.Time),
-		log:   d.log.With("key", key),
+	if opts.MaxHolders < 0 || opts.MaxHolders > MaxHoldersLimit {
+		return nil, fmt.Errorf("acquire %q: %w: --max-holders %d is not between 1 and %d", key, ErrInvalidConfig, opts.MaxHolders, MaxHoldersLimit)
 	}
-	switch {
-	case opts.NoWait:
-		a.limited, a.deadline = true, a.start
-	case opts.Timeout > 0:
-		a.limited, a.deadline = true, a.start.Add(opts.Timeout)
-	}
+	a := newAcquisition(d, key, opts)
 	lease, err := a.run(ctx)
-	if err != nil && a.unknown > 0 {
+	switch {
+	case err == nil:
+	case a.unknown > 0, !a.joinLost.IsZero():
+		a.abandon(ctx)
+	case a.joined && !a.leave(ctx):
 		a.abandon(ctx)
 	}
 	return lease, err
-}
-
-// An acquisition is the state of one Acquire call.
-type acquisition struct {
-	d     *Dynamo
-	key   string
-	opts  AcquireOptions
-	owner string // unique to this call: cleanup by owner id is safe
-	start time.Time
-	log   hclog.Logger
-
-	// sent maps the RVN of each acquiring write to its send time: if a
-	// write whose answer was lost turns out to have landed, the lease is
-	// counted from when it was sent.
-	sent map[string]time.Time
-	// unknown counts the writes that may have taken the key without this
-	// call knowing (no answer, or an answer after ctx ended); lastUnknown
-	// is when the last of them was sent.
-	unknown     int
-	lastUnknown time.Time
-
-	// givenBack counts the leases this call took and gave back because
-	// their answers came too late to leave a heartbeat of validity;
-	// lastLeft is what the last of them had left.
-	givenBack int
-	lastLeft  time.Duration
-
-	notified     bool
-	nextProgress time.Time
-
-	// limited is set under NoWait or a Timeout: past deadline, Acquire
-	// answers instead of waiting, unless the holder looks stopped, in
-	// which case it goes on watching the version it saw (extended) for
-	// up to that version's lease.
-	limited  bool
-	deadline time.Time
-	extended *sighting
-}
-
-// A sighting is a holder's record version as a waiter watches it.
-type sighting struct {
-	owner, rvn string
-	since      time.Time     // when the answer first carrying it was received
-	lease      time.Duration // the holder's promise, made sane
-	stopped    bool          // the holder looked stopped when first seen (Record.LooksStopped)
-	rec        Record
-}
-
-type step int
-
-const (
-	stepWrite    step = iota // the key looked free: take it
-	stepTakeover             // the watched version expired: take it over
-	stepRead                 // look at the item
-)
-
-func (a *acquisition) run(ctx context.Context) (*Lease, error) {
-	var (
-		watch sighting
-		next  = stepWrite
-		retry = a.d.newRetrier("acquire", acquireRetryFor, a.d.timing.Poll)
-	)
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, a.ctxErr(err)
-		}
-		var (
-			item     map[string]types.AttributeValue
-			received time.Time
-			err      error
-			refused  bool // item is the answer to our failed write
-		)
-		if next == stepRead {
-			item, err = a.d.getItem(ctx, a.key, callOpts)
-			received = a.d.clock.Now()
-		} else {
-			var takeover *sighting
-			if next == stepTakeover {
-				takeover = &watch
-			}
-			var rec Record
-			var sentAt time.Time
-			rec, sentAt, err = a.write(ctx, takeover)
-			received = a.d.clock.Now()
-			if err == nil {
-				retry.success()
-				if takeover != nil {
-					a.log.Info("took over expired lock", "owner", rec.Owner, "previous", watch.owner, "token", rec.Token)
-				}
-				lease, err := a.won(ctx, rec, sentAt)
-				if lease != nil || err != nil {
-					return lease, err
-				}
-				// Given back: too little of it was left. Answers that
-				// keep coming that late would give every lease back,
-				// for ever; say so instead.
-				if a.givenBack++; a.givenBack >= maxGiveBacks {
-					return nil, fmt.Errorf("acquire %q: %w", a.key, &SlowStoreError{Left: a.lastLeft, Heartbeat: a.d.timing.Heartbeat, Tries: a.givenBack})
-				}
-				next = stepRead
-				continue
-			}
-			if ctx.Err() != nil {
-				// The write may have landed as ctx ended.
-				a.uncertain(sentAt)
-				return nil, a.ctxErr(ctx.Err())
-			}
-			var ccf *conditionFailedError
-			switch {
-			case errors.As(err, &ccf) && ccf.ItemKnown:
-				item, err, refused = ccf.Item, nil, true
-			case errors.As(err, &ccf):
-				// No item came back: there is none, or the endpoint
-				// does not return it. Look.
-				retry.success()
-				next = stepRead
-				continue
-			case isTransient(err) && !isConnect(err):
-				// A request that never connected cannot have landed.
-				a.uncertain(sentAt)
-			}
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, a.ctxErr(ctx.Err())
-			}
-			if errors.Is(err, errValidation) {
-				err = a.d.explainValidation(ctx, err)
-			}
-			wait, gerr := retry.failed(err)
-			if gerr != nil {
-				return nil, fmt.Errorf("acquire %q: %w", a.key, gerr)
-			}
-			if a.opts.Timeout > 0 && a.extended == nil {
-				// Failures do not extend a --timeout; only a holder
-				// that looks stopped does.
-				now := a.d.clock.Now()
-				if !now.Before(a.deadline) {
-					return nil, fmt.Errorf("acquire %q: gave up waiting after %s, the last request failing: %w: %w",
-						a.key, now.Sub(a.start).Round(time.Millisecond), context.DeadlineExceeded, err)
-				}
-				wait = min(wait, a.deadline.Sub(now))
-			}
-			if err := sleep(ctx, a.d.clock, wait); err != nil {
-				return nil, a.ctxErr(err)
-			}
-			// Whatever happened, the item says where things stand.
-			next = stepRead
-			continue
-		}
-		retry.success()
-
-		if len(item) == 0 {
-			next = stepWrite
-			continue
-		}
-		rec, err := decodeRecord(item)
-		if refused && err == nil && rec.Token >= MaxToken {
-			return nil, fmt.Errorf("acquire %q: %w", a.key, ErrTokenExhausted)
-		}
-		if refused && err == nil && rec.Owner != a.owner && (!rec.Held() || a.expired(watch, rec)) {
-			// Refused, yet the item looks as if the same write should
-			// pass: something this code does not understand is going
-			// on. Never retry a write at once; look again in a while.
-			if err := sleep(ctx, a.d.clock, a.d.jitter(a.d.timing.Poll)); err != nil {
-				return nil, a.ctxErr(err)
-			}
-			next = stepRead
-			continue
-		}
-		switch {
-		case errors.Is(err, ErrForeignItem):
-			return nil, fmt.Errorf("acquire %q: %w", a.key, &ForeignItemError{Key: a.key})
-		case err != nil:
-			return nil, fmt.Errorf("acquire %q: %w", a.key, err)
-		case rec.Owner == a.owner:
-			// A write whose answer was lost did land.
-			a.unknown--
-			sentAt, ok := a.sent[rec.Version]
-			if !ok {
-				sentAt = a.start
-			}
-			lease, err := a.won(ctx, rec, sentAt)
-			if lease != nil || err != nil {
-				return lease, err
-			}
-			next = stepRead
-			continue
-		case !rec.Held():
-			next = stepWrite
-			continue
-		}
-		if rec.Owner != watch.owner || rec.Version != watch.rvn {
-			// Any new version restarts the watch, from when we learned
-			// of it: the holder wrote it no later than that.
-			watch = sighting{owner: rec.Owner, rvn: rec.Version, since: received, lease: a.d.leaseOf(rec),
-				stopped: rec.LooksStopped(received), rec: rec}
-			a.log.Debug("watching holder", "owner", rec.Owner, "rvn", rec.Version, "lease", watch.lease, "looks_stopped", watch.stopped)
-		}
-		if err := a.pastDeadline(watch, received); err != nil {
-			return nil, err
-		}
-		a.notify(rec, received)
-
-		now := a.d.clock.Now()
-		expiry := watch.since.Add(watch.lease)
-		if !now.Before(expiry) {
-			next = stepTakeover
-			continue
-		}
-		wait := min(a.d.jitter(a.d.timing.Poll), expiry.Sub(now))
-		if a.opts.OnWait != nil && a.opts.Progress > 0 {
-			wait = min(wait, a.nextProgress.Sub(now))
-		}
-		if a.limited && a.extended == nil {
-			wait = min(wait, max(a.deadline.Sub(now), 0))
-		}
-		if err := sleep(ctx, a.d.clock, wait); err != nil {
-			return nil, a.ctxErr(err)
-		}
-		next = stepRead
-	}
-}
-
-// pastDeadline decides, once the NoWait or Timeout deadline has passed,
-// whether to answer now (it returns the error to answer with) or to go on
-// watching: a holder that looked stopped when this version was first seen
-// is watched for the rest of that version's lease, and given up on as soon
-// as it writes a new version (it is alive).
-func (a *acquisition) pastDeadline(watch sighting, now time.Time) error {
-	if !a.limited || now.Before(a.deadline) {
-		return nil
-	}
-	if a.extended == nil && watch.stopped {
-		w := watch
-		a.extended = &w
-		a.log.Info("holder looks stopped; watching it for up to its lease before giving up",
-			"owner", watch.owner, "host", watch.rec.Host, "lease", watch.lease.String())
-		return nil
-	}
-	if a.extended != nil && a.extended.owner == watch.owner && a.extended.rvn == watch.rvn {
-		return nil
-	}
-	if a.opts.NoWait {
-		return &HeldError{Key: a.key, Holder: watch.rec}
-	}
-	return fmt.Errorf("acquire %q: gave up waiting after %s (held by %s): %w",
-		a.key, now.Sub(a.start).Round(time.Millisecond), watch.rec.Describe(), context.DeadlineExceeded)
-}
-
-// expired reports whether rec is the version watch has watched for a whole
-// lease.
-func (a *acquisition) expired(watch sighting, rec Record) bool {
-	return rec.Owner == watch.owner && rec.Version == watch.rvn && !a.d.clock.Now().Before(watch.since.Add(watch.lease))
-}
-
-// notify calls OnWait when waiting starts and then every Progress.
-func (a *acquisition) notify(holder Record, now time.Time) {
-	if a.opts.OnWait == nil {
-		return
-	}
-	switch {
-	case !a.notified:
-		a.notified = true
-		a.nextProgress = now.Add(a.opts.Progress)
-	case a.opts.Progress > 0 && !now.Before(a.nextProgress):
-		a.nextProgress = a.nextProgress.Add(a.opts.Progress)
-		if !a.nextProgress.After(now) {
-			a.nextProgress = now.Add(a.opts.Progress)
-		}
-	default:
-		return
-	}
-	a.opts.OnWait(Wait{Record: holder, Waited: now.Sub(a.start)})
-}
-
-// ctxErr wraps the error of a done context.
-func (a *acquisition) ctxErr(err error) error {
-	return fmt.Errorf("acquire %q: gave up waiting: %w", a.key, err)
-}
-
-// leaseOf returns how long a waiter must see rec's version unchanged before
-// it may take the key over: the holder's own promise, or ours when the item
-// has none that makes sense.
-func (d *Dynamo) leaseOf(rec Record) time.Duration {
-	switch {
-	case rec.Lease <= 0:
-		return d.timing.Lease
-	case rec.Lease > maxHolderLease:
-		return maxHolderLease
-	}
-	return rec.Lease
-}
-
-// write sends one acquiring write: on a free key, or, when takeover is not
-// nil, on the holder version it names. It returns the record written and
-// the time the write was sent.
-func (a *acquisition) write(ctx context.Context, takeover *sighting) (Record, time.Time, error) {
-	rvn := newRVN()
-	now := a.d.clock.Now()
-	in := &dynamodb.UpdateItemInput{
-		TableName: aws.String(a.d.table),
-		Key:       keyOf(a.key),
-		UpdateExpression: aws.String("SET #Schema = :schema, #Owner = :owner, #Host = :host, #Pid = :pid, " +
-			"#User = :user, #Command = :command, #AcquiredAt = :now, #HeartbeatAt = :now, " +
-			"#LeaseMs = :lease, #HeartbeatMs = :every, #RVN = :rvn ADD #FencingToken :one"),
-		ExpressionAttributeNames: names(attrSchema, attrOwner, attrHost, attrPID, attrUser, attrCommand,
-			attrAcquired, attrHeartbeat, attrLease, attrEvery, attrRVN, attrToken),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":schema":  avS(SchemaVersion),
-			":owner":   avS(a.owner),
-			":host":    avS(a.d.id.Host),
-			":pid":     avN(int64(a.d.id.PID)),
-			":user":    avS(a.d.id.User),
-			":command": avS(a.d.id.Command),
-			":now":     avS(formatTime(now)),
-			":lease":   avN(a.d.timing.Lease.Milliseconds()),
-			":every":   avN(a.d.timing.Heartbeat.Milliseconds()),
-			":rvn":     avS(rvn),
-			":one":     avN(1),
-			":max":     &types.AttributeValueMemberN{Value: strconv.FormatUint(MaxToken, 10)},
-		},
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
-	// A counter at MaxToken is refused rather than pushed past what
-	// readers can hold.
-	const tokenOK = " AND (attribute_not_exists(#FencingToken) OR #FencingToken < :max)"
-	if takeover == nil {
-		in.ConditionExpression = aws.String("attribute_not_exists(#LockID) OR (#Schema = :schema AND attribute_not_exists(#Owner)" + tokenOK + ")")
-		in.ExpressionAttributeNames["#"+attrKey] = attrKey
-	} else {
-		in.ExpressionAttributeValues[":seenOwner"] = avS(takeover.owner)
-		if takeover.rvn != "" {
-			in.ConditionExpression = aws.String("#Schema = :schema AND #Owner = :seenOwner AND #RVN = :seenRVN" + tokenOK)
-			in.ExpressionAttributeValues[":seenRVN"] = avS(takeover.rvn)
-		} else {
-			// An item without RVN, not written by this version: the
-			// watch was on its absence.
-			in.ConditionExpression = aws.String("#Schema = :schema AND #Owner = :seenOwner AND attribute_not_exists(#RVN)" + tokenOK)
-		}
-	}
-	a.sent[rvn] = now
-	callCtx, cancel := context.WithTimeout(ctx, a.d.reqTimeout)
-	out, err := a.d.api.UpdateItem(callCtx, in, callOpts)
-	cancel()
-	if err != nil {
-		return Record{}, now, translate(err, a.d.table)
-	}
-	rec, err := decodeRecord(out.Attributes)
-	if err != nil {
-		// Taken, but unreadable: give it back rather than run blind.
-		a.uncertain(now)
-		return Record{}, now, fmt.Errorf("acquired item unreadable: %w", err)
-	}
-	return rec, now, nil
 }
 
 // won turns the record of a successful acquisition, written by a write sent
@@ -567,12 +205,7 @@ func (a *acquisition) won(ctx context.Context, rec Record, sentAt time.Time) (*L
 	}
 	a.lastLeft = left
 	a.log.Debug("acquired with too little of the lease left; giving it back", "left", left, "token", rec.Token)
-	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	defer cancel()
-	if res, err := a.d.removeOwner(gctx, a.key, a.owner); err != nil || (!res.removed && res.other.Owner == a.owner) {
-		// Not known to be given back: the final cleanup will try again.
-		a.uncertain(sentAt)
-	}
+	a.giveBack(ctx, rec, sentAt)
 	return nil, nil
 }
 
@@ -582,38 +215,6 @@ func (a *acquisition) uncertain(sent time.Time) {
 	a.unknown++
 	if sent.After(a.lastUnknown) {
 		a.lastUnknown = sent
-	}
-}
-
-// abandon makes sure that this acquisition leaves nothing held after it
-// failed with writes of unknown outcome: it removes this call's ownership
-// wherever it finds it, until abandonWatch after the last such write was
-// sent. It runs on a fresh context: the caller's is usually done.
-func (a *acquisition) abandon(parent context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
-	defer cancel()
-	until := a.lastUnknown.Add(abandonWatch)
-	removed := 0
-	for removed < a.unknown {
-		res, err := a.d.removeOwner(ctx, a.key, a.owner)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			a.log.Debug("cleanup of abandoned acquisition failed", "owner", a.owner, "error", err)
-			return
-		case err != nil && !isTransient(err):
-			a.log.Debug("cleanup of abandoned acquisition failed", "owner", a.owner, "error", err)
-			return
-		case res.removed:
-			removed++
-			a.log.Debug("removed abandoned acquisition", "owner", a.owner)
-			continue
-		}
-		if !a.d.clock.Now().Before(until) {
-			return
-		}
-		if sleep(ctx, a.d.clock, min(a.d.jitter(a.d.timing.Poll), until.Sub(a.d.clock.Now()))) != nil {
-			return
-		}
 	}
 }
 
@@ -658,6 +259,13 @@ func (d *Dynamo) removeOwner(ctx context.Context, key, owner string) (removal, e
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":owner": avS(owner)},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
+	return d.removeWith(ctx, key, in)
+}
+
+// removeWith sends the removing write in until it lands or is refused,
+// retrying transient errors until ctx ends (or, for an endpoint never
+// reached, unreachableFor).
+func (d *Dynamo) removeWith(ctx context.Context, key string, in *dynamodb.UpdateItemInput) (removal, error) {
 	res := removal{other: Record{Key: key}}
 	r := d.newRetrier("release", 0, 50*time.Millisecond)
 	for {
@@ -694,6 +302,20 @@ func (d *Dynamo) removeOwner(ctx context.Context, key, owner string) (removal, e
 			return res, err
 		}
 	}
+}
+
+// removeShared removes owner's entry from key's shared holders. It
+// retries as removeOwner does.
+func (d *Dynamo) removeShared(ctx context.Context, key, owner string) (removal, error) {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(d.table),
+		Key:                                 keyOf(key),
+		UpdateExpression:                    aws.String("REMOVE #SharedHolders.#me"),
+		ConditionExpression:                 aws.String("attribute_exists(#SharedHolders.#me)"),
+		ExpressionAttributeNames:            map[string]string{"#SharedHolders": attrShared, "#me": owner},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	return d.removeWith(ctx, key, in)
 }
 
 // removeHolderExpr removes every attribute of the holder; Schema and
@@ -766,6 +388,16 @@ func (d *Dynamo) ForceRelease(ctx context.Context, key string) (Record, error) {
 		if !rec.Held() {
 			return Record{}, fmt.Errorf("release %q: %w", key, ErrNotHeld)
 		}
+		if rec.Shared {
+			broke, err := d.forceReleaseShared(ctx, rec)
+			if err != nil {
+				return Record{}, fmt.Errorf("release %q: %w", key, err)
+			}
+			if broke {
+				return rec, nil
+			}
+			continue
+		}
 		in := &dynamodb.UpdateItemInput{
 			TableName:                           aws.String(d.table),
 			Key:                                 keyOf(key),
@@ -808,6 +440,42 @@ func (d *Dynamo) ForceRelease(ctx context.Context, key string) (Record, error) {
 		}
 	}
 	return Record{}, fmt.Errorf("release %q: the lock changed %d times while being released; try again", key, forceReleaseAttempts)
+}
+
+// forceReleaseShared removes every shared holder of rec with one write,
+// conditional on each one's version as rec shows it. It reports false when
+// the holders changed meanwhile.
+func (d *Dynamo) forceReleaseShared(ctx context.Context, rec Record) (bool, error) {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(d.table),
+		Key:                       keyOf(rec.Key),
+		ExpressionAttributeNames:  names(attrShared, attrRVN, attrOwner),
+		ExpressionAttributeValues: map[string]types.AttributeValue{},
+	}
+	var remove, cond []string
+	for i, h := range rec.Holders {
+		n := "#h" + strconv.Itoa(i)
+		v := ":r" + strconv.Itoa(i)
+		in.ExpressionAttributeNames[n] = h.Owner
+		in.ExpressionAttributeValues[v] = avS(h.Version)
+		remove = append(remove, "#SharedHolders."+n)
+		cond = append(cond, "#SharedHolders."+n+".#RVN = "+v)
+	}
+	in.UpdateExpression = aws.String("REMOVE " + strings.Join(remove, ", "))
+	in.ConditionExpression = aws.String("attribute_not_exists(#Owner) AND " + strings.Join(cond, " AND "))
+	err := d.do(ctx, "release", func(ctx context.Context) error {
+		_, err := d.api.UpdateItem(ctx, in, callOpts)
+		return translate(err, d.table)
+	})
+	var ccf *conditionFailedError
+	switch {
+	case err == nil:
+		d.log.Debug("forced release of shared holders", "key", rec.Key, "holders", len(rec.Holders))
+		return true, nil
+	case errors.As(err, &ccf):
+		return false, nil
+	}
+	return false, err
 }
 
 // releaseLanded reports whether the item in a failed release condition

@@ -17,10 +17,15 @@ import (
 // locked-run, so it is left alone. It matches ErrForeignItem and ErrHeld.
 type ForeignItemError struct {
 	Key string
+	// Newer is set when the item is a lock of a later locked-run version.
+	Newer bool
 }
 
 func (e *ForeignItemError) Error() string {
-	return fmt.Sprintf("%s (no %s %q); use another --key", ErrForeignItem, attrSchema, SchemaVersion)
+	if e.Newer {
+		return fmt.Sprintf("the lock item of key %q was written by a newer locked-run; upgrade this one", e.Key)
+	}
+	return fmt.Sprintf("%s (no locked-run %s); use another --key", ErrForeignItem, attrSchema)
 }
 
 // Is reports whether target is ErrForeignItem or ErrHeld.

@@ -33,17 +33,19 @@ func TestDecodeRecord(t *testing.T) {
 		want    Record
 		wantErr error // nil: no error; errAny: some error
 	}{
-		{name: "a held item gives every field", item: full, want: Record{
+		{name: "a held item gives every field", item: full, want: withHolders(Record{
 			Key: "deploy", Owner: "ci-7-4412-9f1c03ab", Host: "other-host", PID: 7, User: "bob", Command: "terraform apply",
 			Acquired:  time.Date(2026, 1, 2, 8, 0, 0, 0, time.UTC),
 			Heartbeat: time.Date(2026, 1, 2, 8, 4, 0, 0, time.UTC),
 			Lease:     30 * time.Second, Version: "r1", Token: 12,
-		}},
+		})},
+		{name: "an item of the layout before the line is read alike", item: with(attrSchema, avS(SchemaV1)), want: mustDecode(t, full)},
 		{name: "a released item gives the key and its last token",
 			item: map[string]types.AttributeValue{attrKey: avS("k"), attrSchema: avS(SchemaVersion), attrToken: avN(3)},
 			want: Record{Key: "k", Token: 3}},
 		{name: "an item without Schema is foreign", item: with(attrSchema, nil), wantErr: ErrForeignItem},
-		{name: "an item with another Schema is foreign", item: with(attrSchema, avS("locked-run/2")), wantErr: ErrForeignItem},
+		{name: "an item with another Schema is foreign", item: with(attrSchema, avS("other-tool/1")), wantErr: ErrForeignItem},
+		{name: "an item of a newer layout is foreign, and says so", item: with(attrSchema, avS("locked-run/3")), wantErr: errNewerSchema},
 		{name: "a Schema that is not a string is corrupt", item: with(attrSchema, avN(1)), wantErr: errAny},
 		{name: "an Owner that is a number is corrupt", item: with(attrOwner, avN(5)), wantErr: errAny},
 		{name: "an empty Owner is corrupt", item: with(attrOwner, avS("")), wantErr: errAny},
@@ -52,14 +54,14 @@ func TestDecodeRecord(t *testing.T) {
 		{name: "a fractional LeaseMs is corrupt", item: with(attrLease, &types.AttributeValueMemberN{Value: "1.5"}), wantErr: errAny},
 		{name: "a LeaseMs too big for a duration is corrupt", item: with(attrLease, &types.AttributeValueMemberN{Value: "1e300"}), wantErr: errAny},
 		{name: "a negative LeaseMs is kept for the waiter to judge", item: with(attrLease, avN(-5)),
-			want: func() Record { r := mustDecode(t, full); r.Lease = -5 * time.Millisecond; return r }()},
+			want: func() Record { r := mustDecode(t, full); r.Lease = -5 * time.Millisecond; return withHolders(r) }()},
 		{name: "a negative FencingToken is corrupt", item: with(attrToken, avN(-1)), wantErr: errAny},
 		{name: "a FencingToken set is corrupt", item: with(attrToken, &types.AttributeValueMemberNS{Value: []string{"1"}}), wantErr: errAny},
 		{name: "an unreadable timestamp is left zero", item: with(attrAcquired, avS("yesterday")),
-			want: func() Record { r := mustDecode(t, full); r.Acquired = time.Time{}; return r }()},
+			want: func() Record { r := mustDecode(t, full); r.Acquired = time.Time{}; return withHolders(r) }()},
 		{name: "a timestamp that is a number is corrupt", item: with(attrHeartbeat, avN(1)), wantErr: errAny},
 		{name: "a nil attribute value is treated as absent", item: with(attrUser, types.AttributeValue(nil)),
-			want: func() Record { r := mustDecode(t, full); r.User = ""; return r }()},
+			want: func() Record { r := mustDecode(t, full); r.User = ""; return withHolders(r) }()},
 		{name: "a nil string member is corrupt", item: with(attrHost, (*types.AttributeValueMemberS)(nil)), wantErr: errAny},
 		{name: "a missing key is corrupt", item: with(attrKey, nil), wantErr: errAny},
 		{name: "a binary key is corrupt", item: with(attrKey, &types.AttributeValueMemberB{Value: []byte("k")}), wantErr: errAny},
@@ -82,6 +84,15 @@ func TestDecodeRecord(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withHolders returns r, an exclusive holder's record, as decodeRecord
+// gives it: with itself as the only holder.
+func withHolders(r Record) Record {
+	h := r
+	h.Holders, h.Line, h.MaxHolders = nil, nil, 0
+	r.Holders = []Record{h}
+	return r
 }
 
 // errAny stands for "some error" in test tables.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,11 +17,12 @@ import (
 // A renewer keeps one DynamoDB lease alive. Its goroutine is started by
 // startLease and stopped, and waited for, by the lease's release.
 type renewer struct {
-	d     *Dynamo
-	lease *Lease
-	key   string
-	owner string
-	log   hclog.Logger
+	d      *Dynamo
+	lease  *Lease
+	key    string
+	owner  string
+	shared bool // a shared holder: its entry in SharedHolders is the lock
+	log    hclog.Logger
 
 	// Owned by the renewer goroutine.
 	rvn      string    // the version the item carries, as last written
@@ -38,6 +40,7 @@ func (d *Dynamo) startLease(rec Record, sentAt time.Time) *Lease {
 		d:        d,
 		key:      rec.Key,
 		owner:    rec.Owner,
+		shared:   rec.Shared,
 		log:      d.log.With("key", rec.Key, "owner", rec.Owner),
 		rvn:      rec.Version,
 		lastSent: sentAt,
@@ -178,7 +181,7 @@ func (r *renewer) heartbeatBackoff() backoff.BackOff {
 func (r *renewer) write(ctx context.Context, next string, now time.Time, timeout time.Duration) error {
 	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err := r.d.api.UpdateItem(callCtx, &dynamodb.UpdateItemInput{
+	in := &dynamodb.UpdateItemInput{
 		TableName:                aws.String(r.d.table),
 		Key:                      keyOf(r.key),
 		UpdateExpression:         aws.String("SET #RVN = :next, #HeartbeatAt = :now"),
@@ -191,7 +194,19 @@ func (r *renewer) write(ctx context.Context, next string, now time.Time, timeout
 			":now":   avS(formatTime(now)),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}, callOpts)
+	}
+	if r.shared {
+		// The entry's own token, which a read cannot tell from the
+		// counter, is written by every heartbeat (the acquiring write
+		// could not know it).
+		in.UpdateExpression = aws.String("SET #SharedHolders.#me.#RVN = :next, #SharedHolders.#me.#HeartbeatAt = :now, #SharedHolders.#me.#FencingToken = :token")
+		in.ConditionExpression = aws.String("#SharedHolders.#me.#RVN IN (:prev, :next)")
+		in.ExpressionAttributeNames = names(attrShared, attrRVN, attrHeartbeat, attrToken)
+		in.ExpressionAttributeNames["#me"] = r.owner
+		delete(in.ExpressionAttributeValues, ":owner")
+		in.ExpressionAttributeValues[":token"] = &types.AttributeValueMemberN{Value: strconv.FormatUint(r.lease.Token(), 10)}
+	}
+	_, err := r.d.api.UpdateItem(callCtx, in, callOpts)
 	return translate(err, r.d.table)
 }
 
@@ -212,6 +227,13 @@ func (r *renewer) conditionErr(ccf *conditionFailedError, next string) error {
 		return fmt.Errorf("renew %q: %w: the item was replaced by one that is not a locked-run lock", r.key, ErrLost)
 	case err != nil:
 		return fmt.Errorf("renew %q: %w: %w", r.key, ErrLost, err)
+	case r.shared:
+		for _, h := range rec.Holders {
+			if h.Owner == r.owner && h.Version == next {
+				return errOwnWrite
+			}
+		}
+		return fmt.Errorf("renew %q: %w: this shared hold was removed (by a waiter that saw it unchanged for a whole lease, or a forced release)", r.key, ErrLost)
 	case rec.Owner == r.owner && rec.Version == next:
 		return errOwnWrite
 	case rec.Held():
@@ -235,6 +257,18 @@ func (r *renewer) deadlineErr(last error) error {
 func (r *renewer) release(ctx context.Context) error {
 	r.stop()
 	<-r.done
+	if r.shared {
+		res, err := r.d.removeShared(ctx, r.key, r.owner)
+		switch {
+		case err != nil:
+			return fmt.Errorf("release %q: %w", r.key, err)
+		case res.removed, res.ambiguous && !res.other.holds(r.owner):
+			r.log.Debug("released", "token", r.lease.Token())
+			return nil
+		default:
+			return fmt.Errorf("release %q: %w: this shared hold was already removed", r.key, ErrLost)
+		}
+	}
 	res, err := r.d.removeOwner(ctx, r.key, r.owner)
 	switch other := res.other; {
 	case err != nil:

@@ -47,7 +47,7 @@ func TestDynamoStaleHolder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
-			f := newFakeTable(t, clk, "acquire", "GetItem", "takeover", "release")
+			f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave", "takeover", "release")
 			f.put(renewedAt(holderItem("deploy", "other-7-abcdef01", "v1", lease.Milliseconds(), 41), clk.Now().Add(-tt.stampAge)))
 			d := newUnitDynamo(t, f, clk)
 			start := clk.Now()
@@ -135,7 +135,7 @@ func TestRecordLooksStopped(t *testing.T) {
 // is left, is given back and acquired again, never handed out.
 func TestDynamoNoShortLease(t *testing.T) {
 	clk := newFakeClock()
-	f := newFakeTable(t, clk, "acquire", "GetItem", "release")
+	f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave", "release")
 	d := newUnitDynamo(t, f, clk)
 	writes, reads := 0, 0
 	f.setHook(func(c *fakeCall) (bool, error) {
@@ -206,7 +206,7 @@ func TestDynamoLimits(t *testing.T) {
 
 	t.Run("a fencing counter at its maximum is refused, not wrapped", func(t *testing.T) {
 		clk := newFakeClock()
-		f := newFakeTable(t, clk, "acquire", "GetItem")
+		f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave")
 		f.put(map[string]types.AttributeValue{attrKey: avS("deploy"), attrSchema: avS(SchemaVersion),
 			attrToken: &types.AttributeValueMemberN{Value: strconv.FormatUint(MaxToken, 10)}})
 		d := newUnitDynamo(t, f, clk)
@@ -248,7 +248,7 @@ func TestDynamoLimits(t *testing.T) {
 
 func TestDynamoRetryWarns(t *testing.T) {
 	clk := newFakeClock()
-	f := newFakeTable(t, clk, "acquire", "GetItem", "release")
+	f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave", "release")
 	f.setHook(func(c *fakeCall) (bool, error) {
 		if c.Kind == "release" {
 			return true, nil
@@ -290,7 +290,7 @@ func (l *syncLog) String() string {
 
 func TestDynamoTimeoutWhileFailing(t *testing.T) {
 	clk := newFakeClock()
-	f := newFakeTable(t, clk, "acquire", "GetItem", "release")
+	f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave", "release")
 	f.setHook(func(c *fakeCall) (bool, error) {
 		if c.Kind == "release" {
 			return true, nil

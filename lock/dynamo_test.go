@@ -475,7 +475,7 @@ func TestDynamoTakeover(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
-			f := newFakeTable(t, clk, "acquire", "GetItem", "takeover", "release")
+			f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave", "takeover", "release")
 			f.put(holderItem("deploy", "other-7-abcdef01", "v1", tt.leaseMs, 41))
 			d := newUnitDynamo(t, f, clk)
 			start := clk.Now()
@@ -511,7 +511,7 @@ func TestDynamoTakeover(t *testing.T) {
 
 	t.Run("a waiter that first saw the holder late waits a full lease from then", func(t *testing.T) {
 		clk := newFakeClock()
-		f := newFakeTable(t, clk, "acquire", "GetItem", "takeover", "release")
+		f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave", "takeover", "release")
 		f.put(holderItem("deploy", "other-7-abcdef01", "v1", 3000, 1))
 		d := newUnitDynamo(t, f, clk)
 		// The first request's answer takes 2 s to arrive: the watch
@@ -541,7 +541,7 @@ func TestDynamoTakeover(t *testing.T) {
 func TestDynamoWaiting(t *testing.T) {
 	t.Run("OnWait is called when waiting starts and then every Progress", func(t *testing.T) {
 		clk := newFakeClock()
-		f := newFakeTable(t, clk, "acquire", "GetItem")
+		f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave")
 		f.put(holderItem("deploy", "other-7-abcdef01", "v1", 3_600_000, 1))
 		d := newUnitDynamo(t, f, clk)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -597,7 +597,7 @@ func TestDynamoWaiting(t *testing.T) {
 
 	t.Run("an endpoint that does not return the holder with a failed write costs one read more", func(t *testing.T) {
 		clk := newFakeClock()
-		f := newFakeTable(t, clk, "acquire", "GetItem")
+		f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave")
 		f.noOld = true
 		f.put(renewedAt(holderItem("deploy", "other-7-abcdef01", "v1", 3000, 1), clk.Now()))
 		d := newUnitDynamo(t, f, clk)
@@ -613,7 +613,7 @@ func TestDynamoWaiting(t *testing.T) {
 
 	t.Run("a key released while waiting is taken at the next poll", func(t *testing.T) {
 		clk := newFakeClock()
-		f := newFakeTable(t, clk, "acquire", "GetItem")
+		f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave")
 		f.put(holderItem("deploy", "other-7-abcdef01", "v1", 3000, 5))
 		d := newUnitDynamo(t, f, clk)
 		start := clk.Now()
@@ -635,7 +635,7 @@ func TestDynamoWaiting(t *testing.T) {
 
 	t.Run("transient errors while waiting are retried", func(t *testing.T) {
 		clk := newFakeClock()
-		f := newFakeTable(t, clk, "acquire", "GetItem")
+		f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave")
 		d := newUnitDynamo(t, f, clk)
 		n := 0
 		f.setHook(func(c *fakeCall) (bool, error) {
@@ -665,7 +665,7 @@ func TestDynamoWaiting(t *testing.T) {
 func TestDynamoOddItems(t *testing.T) {
 	t.Run("a holder item without RVN is taken over on its absence after a lease", func(t *testing.T) {
 		clk := newFakeClock()
-		f := newFakeTable(t, clk, "acquire", "GetItem", "takeover", "release")
+		f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave", "takeover", "release")
 		item := holderItem("deploy", "old-1-00000000", "", 3000, 2)
 		delete(item, attrRVN)
 		f.put(item)
@@ -685,7 +685,7 @@ func TestDynamoOddItems(t *testing.T) {
 
 	t.Run("a write refused although the item looks free is not retried in a tight loop", func(t *testing.T) {
 		clk := newFakeClock()
-		f := newFakeTable(t, clk, "acquire", "GetItem")
+		f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave")
 		d := newUnitDynamo(t, f, clk)
 		refusals := 0
 		f.setHook(func(c *fakeCall) (bool, error) {
@@ -773,7 +773,7 @@ func TestDynamoCancel(t *testing.T) {
 
 	t.Run("a write that landed although its answer was lost makes us the holder", func(t *testing.T) {
 		clk := newFakeClock()
-		f := newFakeTable(t, clk, "acquire", "GetItem", "heartbeat")
+		f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave", "heartbeat")
 		d := newUnitDynamo(t, f, clk)
 		first := true
 		f.setHook(func(c *fakeCall) (bool, error) {
@@ -816,7 +816,7 @@ func TestDynamoForeignItem(t *testing.T) {
 	for _, opts := range []AcquireOptions{{}, {NoWait: true}} {
 		t.Run("an item that is not ours is reported and never modified, NoWait "+map[bool]string{true: "on", false: "off"}[opts.NoWait], func(t *testing.T) {
 			clk := newFakeClock()
-			f := newFakeTable(t, clk, "acquire", "GetItem")
+			f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave")
 			f.put(terraform)
 			d := newUnitDynamo(t, f, clk)
 			key := "state-bucket/prod/terraform.tfstate-md5"
@@ -925,7 +925,7 @@ func TestDynamoRefusesBeforeAnyRequest(t *testing.T) {
 
 func TestDynamoStatusListForceRelease(t *testing.T) {
 	clk := newFakeClock()
-	f := newFakeTable(t, clk, "acquire", "GetItem", "Scan", "force", "release")
+	f := newFakeTable(t, clk, "acquire", "GetItem", "join", "refresh", "leave", "Scan", "force", "release")
 	f.pageSize = 2
 	d := newUnitDynamo(t, f, clk)
 	ctx := context.Background()

@@ -63,6 +63,9 @@ func (e *HeldError) Is(target error) bool { return target == ErrHeld }
 // `ci-runner-7-4412-9f1c (host ci-runner-7, pid 4412) since 12:03:10Z`.
 func (r Record) Describe() string {
 	if !r.Held() {
+		if len(r.Line) > 0 {
+			return fmt.Sprintf("nobody, %d waiting in line", len(r.Line))
+		}
 		return "nobody"
 	}
 	s := r.Owner
@@ -74,6 +77,15 @@ func (r Record) Describe() string {
 	}
 	if !r.Acquired.IsZero() {
 		s += " since " + r.Acquired.UTC().Format(time.RFC3339)
+	}
+	if len(r.Holders) > 1 {
+		s += fmt.Sprintf(" and %d other shared holder", len(r.Holders)-1)
+		if len(r.Holders) > 2 {
+			s += "s"
+		}
+	}
+	if len(r.Line) > 0 {
+		s += fmt.Sprintf(", %d waiting in line", len(r.Line))
 	}
 	return s
 }

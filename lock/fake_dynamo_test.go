@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -232,7 +234,7 @@ func (f *fakeTable) end(c *fakeCall, err error) {
 	defer f.mu.Unlock()
 	c.Err = err
 	c.Ended = true
-	if err == nil && (c.Kind == "acquire" || c.Kind == "takeover") && !isClosed(f.won) {
+	if err == nil && (c.Kind == "acquire" || c.Kind == "takeover" || c.Kind == "shared-acquire") && !isClosed(f.won) {
 		// Before the client hears of it: a test driving the clock
 		// until the lock is won stops before the renewer's first tick.
 		close(f.won)
@@ -305,19 +307,90 @@ func (f *fakeTable) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optF
 	return &dynamodb.GetItemOutput{Item: cloneItem(f.items[key])}, nil
 }
 
-// updateKind names what an UpdateItem from the backend does.
+// Attributes of the layout v2 (DESIGN12) that updateKind looks for.
+const (
+	fkLine   = "Line"
+	fkShared = "SharedHolders"
+)
+
+// updateKind names what an UpdateItem from the backend does, from the
+// paths its update expression writes (placeholders resolved) and the
+// attributes its condition names:
+//
+//	acquire          ADD FencingToken, condition on attribute_not_exists(#LockID)
+//	takeover         ADD FencingToken, otherwise (exclusive)
+//	shared-acquire   ADD FencingToken and SET SharedHolders or SharedHolders.x
+//	join             SET Line (list_append)
+//	refresh          SET Line[i].x only
+//	leave            REMOVE Line[i], condition without RVN
+//	evict            REMOVE Line[i] or SharedHolders.x, condition on RVN
+//	shared-release   REMOVE SharedHolders.x, condition without RVN
+//	shared-heartbeat SET SharedHolders.x.y only
+//	heartbeat        SET RVN
+//	force            REMOVE Owner, condition on RVN
+//	release          REMOVE Owner, condition without RVN
 func updateKind(in *dynamodb.UpdateItemInput) string {
-	u, cond := aws.ToString(in.UpdateExpression), aws.ToString(in.ConditionExpression)
+	p := newExprParser(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
+	acts, err := p.actions(aws.ToString(in.UpdateExpression))
+	if err != nil {
+		return "UpdateItem"
+	}
+	cond := aws.ToString(in.ConditionExpression)
+	condRVN := false
+	for _, tok := range tokenize(cond) {
+		if in.ExpressionAttributeNames[tok] == attrRVN {
+			condRVN = true
+		}
+	}
+	var addToken, setShared, setLine, setRVN, removeOwner bool
+	only := func(clause, top string, depth int) bool { // every action is clause on top with depth steps
+		for _, a := range acts {
+			if a.clause != clause || a.path[0].name != top || len(a.path) != depth {
+				return false
+			}
+		}
+		return true
+	}
+	for _, a := range acts {
+		top := a.path[0].name
+		switch {
+		case a.clause == "ADD" && top == attrToken:
+			addToken = true
+		case a.clause == "SET" && top == fkShared:
+			setShared = true
+		case a.clause == "SET" && top == fkLine && len(a.path) == 1:
+			setLine = true
+		case a.clause == "SET" && top == attrRVN:
+			setRVN = true
+		case a.clause == "REMOVE" && top == attrOwner:
+			removeOwner = true
+		}
+	}
 	switch {
-	case strings.Contains(u, "ADD #FencingToken") && strings.Contains(cond, "attribute_not_exists(#LockID)"):
+	case addToken && setShared:
+		return "shared-acquire"
+	case addToken && !condRVN:
+		// a free key, or the head of the line taking it
 		return "acquire"
-	case strings.Contains(u, "ADD #FencingToken"):
+	case addToken:
 		return "takeover"
-	case strings.HasPrefix(u, "SET #RVN"):
+	case setLine:
+		return "join"
+	case only("SET", fkLine, 3):
+		return "refresh"
+	case only("REMOVE", fkLine, 2) && condRVN, only("REMOVE", fkShared, 2) && condRVN:
+		return "evict"
+	case only("REMOVE", fkLine, 2):
+		return "leave"
+	case only("REMOVE", fkShared, 2):
+		return "shared-release"
+	case only("SET", fkShared, 3):
+		return "shared-heartbeat"
+	case setRVN:
 		return "heartbeat"
-	case strings.HasPrefix(u, "REMOVE") && strings.Contains(cond, "#RVN"):
+	case removeOwner && condRVN:
 		return "force"
-	case strings.HasPrefix(u, "REMOVE"):
+	case removeOwner:
 		return "release"
 	}
 	return "UpdateItem"
@@ -373,11 +446,12 @@ func (f *fakeTable) applyUpdate(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateI
 		}
 		return nil, ccf
 	}
-	item := cloneItem(old)
-	if item == nil {
-		item = map[string]types.AttributeValue{attrKey: avS(key)}
+	base := old
+	if base == nil {
+		base = map[string]types.AttributeValue{attrKey: avS(key)}
 	}
-	if err := upd(item); err != nil {
+	item, err := upd(base)
+	if err != nil {
 		return nil, err
 	}
 	f.items[key] = item
@@ -504,7 +578,13 @@ func cloneItem(item map[string]types.AttributeValue) map[string]types.AttributeV
 }
 
 // exprParser parses the expressions of one request, resolving placeholders
-// and remembering which ones were used.
+// and remembering which ones were used. It knows the part of DynamoDB's
+// expression grammar the backend uses, with DynamoDB's semantics (pinned by
+// fake_dynamo_expr_test.go, and checked there against DynamoDB Local):
+// document paths (#a.#b, #a[0], #a[0].#b), the comparators = <> < <= > >=,
+// IN, BETWEEN, AND, OR, NOT and parentheses, attribute_exists,
+// attribute_not_exists and size in conditions; SET (with +, -,
+// if_not_exists and list_append), REMOVE, ADD and DELETE in updates.
 type exprParser struct {
 	names      map[string]string
 	values     map[string]types.AttributeValue
@@ -533,14 +613,14 @@ func (p *exprParser) allUsed() error {
 	return nil
 }
 
+// exprPunct are the characters that are tokens of their own.
+const exprPunct = "(),=<>.[]+-"
+
 func tokenize(s string) []string {
 	var toks []string
 	for i := 0; i < len(s); {
 		switch ch := s[i]; {
-		case ch == ' ' || ch == '\t' || ch == '\n':
-			i++
-		case strings.ContainsRune("(),=", rune(ch)):
-			toks = append(toks, string(ch))
+		case ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r':
 			i++
 		case ch == '<' || ch == '>':
 			if i+1 < len(s) && (s[i+1] == '>' || s[i+1] == '=') {
@@ -550,9 +630,12 @@ func tokenize(s string) []string {
 				toks = append(toks, string(ch))
 				i++
 			}
+		case strings.IndexByte(exprPunct, ch) >= 0:
+			toks = append(toks, string(ch))
+			i++
 		default:
 			j := i
-			for j < len(s) && !strings.ContainsRune(" \t\n(),=<>", rune(s[j])) {
+			for j < len(s) && !strings.ContainsRune(" \t\n\r"+exprPunct, rune(s[j])) {
 				j++
 			}
 			toks = append(toks, s[i:j])
@@ -577,50 +660,190 @@ func (p *exprParser) next() string {
 
 func (p *exprParser) expect(tok string) error {
 	if got := p.next(); !strings.EqualFold(got, tok) {
-		return validation("syntax error: expected %q, got %q", tok, got)
+		return validation("Invalid expression: Syntax error; expected %q, got %q", tok, got)
 	}
 	return nil
 }
 
 func (p *exprParser) isKeyword(kw string) bool { return strings.EqualFold(p.peek(), kw) }
 
-// path reads an attribute name, through a #placeholder or bare.
-func (p *exprParser) path() (string, error) {
+// name reads an attribute name or map key, through a #placeholder or bare.
+func (p *exprParser) name() (string, error) {
 	tok := p.next()
 	switch {
 	case strings.HasPrefix(tok, "#"):
 		name, ok := p.names[tok]
 		if !ok {
-			return "", validation("An expression attribute name used in the document path is not defined; attribute name: %s", tok)
+			return "", validation("Invalid expression: An expression attribute name used in the document path is not defined; attribute name: %s", tok)
 		}
 		p.usedNames[tok] = true
 		return name, nil
-	case tok == "" || strings.HasPrefix(tok, ":") || strings.ContainsAny(tok, "(),=<>"):
-		return "", validation("syntax error: expected an attribute name, got %q", tok)
+	case tok == "" || strings.HasPrefix(tok, ":") || strings.ContainsAny(tok, exprPunct):
+		return "", validation("Invalid expression: Syntax error; expected an attribute name, got %q", tok)
 	}
 	return tok, nil
 }
 
-type operand func(item map[string]types.AttributeValue) (types.AttributeValue, bool)
-
-func (p *exprParser) operand() (operand, error) {
-	if strings.HasPrefix(p.peek(), ":") {
-		tok := p.next()
-		v, ok := p.values[tok]
-		if !ok {
-			return nil, validation("An expression attribute value used in expression is not defined; attribute value: %s", tok)
-		}
-		p.usedValues[tok] = true
-		return func(map[string]types.AttributeValue) (types.AttributeValue, bool) { return v, true }, nil
+// value reads a :placeholder.
+func (p *exprParser) value() (types.AttributeValue, error) {
+	tok := p.next()
+	v, ok := p.values[tok]
+	if !ok {
+		return nil, validation("Invalid expression: An expression attribute value used in expression is not defined; attribute value: %s", tok)
 	}
-	name, err := p.path()
+	p.usedValues[tok] = true
+	return v, nil
+}
+
+// A pathElem is one step of a document path: a name (the top-level
+// attribute, or a map key) or, when index >= 0, a list index.
+type pathElem struct {
+	name  string
+	index int
+}
+
+// A docPath is a document path: an attribute, then map keys and list
+// indexes into it.
+type docPath []pathElem
+
+// String renders the path as DynamoDB's error messages do: [a, b, [0]].
+func (d docPath) String() string {
+	parts := make([]string, len(d))
+	for i, e := range d {
+		if e.index >= 0 {
+			parts[i] = fmt.Sprintf("[%d]", e.index)
+		} else {
+			parts[i] = e.name
+		}
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// get returns the value at the path in item, if there is one.
+func (d docPath) get(item map[string]types.AttributeValue) (types.AttributeValue, bool) {
+	v, ok := item[d[0].name]
+	for _, e := range d[1:] {
+		if !ok {
+			return nil, false
+		}
+		v, ok = childAV(v, e)
+	}
+	return v, ok && v != nil
+}
+
+func childAV(v types.AttributeValue, e pathElem) (types.AttributeValue, bool) {
+	if e.index >= 0 {
+		l, ok := v.(*types.AttributeValueMemberL)
+		if !ok || e.index >= len(l.Value) {
+			return nil, false
+		}
+		return l.Value[e.index], true
+	}
+	m, ok := v.(*types.AttributeValueMemberM)
+	if !ok {
+		return nil, false
+	}
+	c, ok := m.Value[e.name]
+	return c, ok
+}
+
+// path reads a document path: a name, then .name and [index] steps.
+func (p *exprParser) path() (docPath, error) {
+	first, err := p.name()
 	if err != nil {
 		return nil, err
 	}
-	return func(item map[string]types.AttributeValue) (types.AttributeValue, bool) {
-		v, ok := item[name]
-		return v, ok
-	}, nil
+	d := docPath{{name: first, index: -1}}
+	for {
+		switch p.peek() {
+		case ".":
+			p.next()
+			n, err := p.name()
+			if err != nil {
+				return nil, err
+			}
+			d = append(d, pathElem{name: n, index: -1})
+		case "[":
+			p.next()
+			tok := p.next()
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || strings.Trim(tok, "0123456789") != "" {
+				return nil, validation("Invalid expression: Syntax error; a list index must be a non-negative integer, got %q", tok)
+			}
+			if err := p.expect("]"); err != nil {
+				return nil, err
+			}
+			d = append(d, pathElem{index: i})
+		default:
+			return d, nil
+		}
+	}
+}
+
+// An operand yields a value from an item, or nothing (a missing path).
+type operand func(item map[string]types.AttributeValue) (types.AttributeValue, bool)
+
+// operand reads an operand of a condition: a :value, a path or size(path).
+func (p *exprParser) operand() (operand, error) {
+	switch tok := p.peek(); {
+	case strings.HasPrefix(tok, ":"):
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		return func(map[string]types.AttributeValue) (types.AttributeValue, bool) { return v, true }, nil
+	case tok == "size":
+		p.next()
+		if err := p.expect("("); err != nil {
+			return nil, err
+		}
+		path, err := p.path()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect(")"); err != nil {
+			return nil, err
+		}
+		return func(item map[string]types.AttributeValue) (types.AttributeValue, bool) {
+			v, ok := path.get(item)
+			if !ok {
+				return nil, false
+			}
+			n, ok := sizeAV(v)
+			if !ok {
+				return nil, false
+			}
+			return avN(int64(n)), true
+		}, nil
+	}
+	path, err := p.path()
+	if err != nil {
+		return nil, err
+	}
+	return func(item map[string]types.AttributeValue) (types.AttributeValue, bool) { return path.get(item) }, nil
+}
+
+// sizeAV is DynamoDB's size(): the length of a string (in UTF-16 code
+// units, as DynamoDB Local counts: "a😀" is 3) or of a binary, the number of elements of a set, list or map; nothing for other
+// types.
+func sizeAV(v types.AttributeValue) (int, bool) {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(utf16.Encode([]rune(v.Value))), true
+	case *types.AttributeValueMemberB:
+		return len(v.Value), true
+	case *types.AttributeValueMemberSS:
+		return len(v.Value), true
+	case *types.AttributeValueMemberNS:
+		return len(v.Value), true
+	case *types.AttributeValueMemberBS:
+		return len(v.Value), true
+	case *types.AttributeValueMemberL:
+		return len(v.Value), true
+	case *types.AttributeValueMemberM:
+		return len(v.Value), true
+	}
+	return 0, false
 }
 
 type condFn = func(map[string]types.AttributeValue) bool
@@ -632,7 +855,7 @@ func (p *exprParser) condition(s string) (condFn, error) {
 		return nil, err
 	}
 	if p.pos != len(p.toks) {
-		return nil, validation("syntax error: unexpected %q", p.peek())
+		return nil, validation("Invalid expression: Syntax error; unexpected %q", p.peek())
 	}
 	return c, nil
 }
@@ -684,49 +907,86 @@ func (p *exprParser) unary() (condFn, error) {
 		if err := p.expect("("); err != nil {
 			return nil, err
 		}
-		name, err := p.path()
+		path, err := p.path()
 		if err != nil {
 			return nil, err
 		}
 		if err := p.expect(")"); err != nil {
 			return nil, err
 		}
-		return func(i map[string]types.AttributeValue) bool { _, ok := i[name]; return ok == want }, nil
+		return func(i map[string]types.AttributeValue) bool { _, ok := path.get(i); return ok == want }, nil
 	}
+	leftTok := p.peek()
 	left, err := p.operand()
 	if err != nil {
 		return nil, err
 	}
 	switch op := p.next(); {
-	case op == "=" || op == "<>":
+	case op == "=" || op == "<>" || op == "<" || op == "<=" || op == ">" || op == ">=":
+		rightTok := p.peek()
 		right, err := p.operand()
 		if err != nil {
 			return nil, err
 		}
+		if op != "=" && op != "<>" {
+			if err := p.orderable(op, leftTok, rightTok); err != nil {
+				return nil, err
+			}
+		}
 		return func(i map[string]types.AttributeValue) bool {
 			a, ok1 := left(i)
 			b, ok2 := right(i)
+			switch op {
+			case "=":
+				return ok1 && ok2 && equalAV(a, b)
+			case "<>":
+				// The negation of =: true when either side is missing.
+				return !(ok1 && ok2 && equalAV(a, b))
+			}
 			if !ok1 || !ok2 {
 				return false
 			}
-			return equalAV(a, b) == (op == "=")
+			c, ok := compareAV(a, b)
+			if !ok {
+				return false
+			}
+			switch op {
+			case "<":
+				return c < 0
+			case "<=":
+				return c <= 0
+			case ">":
+				return c > 0
+			}
+			return c >= 0
 		}, nil
-	case op == "<":
-		right, err := p.operand()
+	case strings.EqualFold(op, "BETWEEN"):
+		lowTok := p.peek()
+		low, err := p.operand()
 		if err != nil {
+			return nil, err
+		}
+		if err := p.expect("AND"); err != nil {
+			return nil, err
+		}
+		highTok := p.peek()
+		high, err := p.operand()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.orderable("BETWEEN", leftTok, lowTok, highTok); err != nil {
 			return nil, err
 		}
 		return func(i map[string]types.AttributeValue) bool {
 			a, ok1 := left(i)
-			b, ok2 := right(i)
-			an, ok3 := a.(*types.AttributeValueMemberN)
-			bn, ok4 := b.(*types.AttributeValueMemberN)
-			if !ok1 || !ok2 || !ok3 || !ok4 {
+			l, ok2 := low(i)
+			h, ok3 := high(i)
+			if !ok1 || !ok2 || !ok3 {
 				return false
 			}
-			x, ok5 := new(big.Int).SetString(an.Value, 10)
-			y, ok6 := new(big.Int).SetString(bn.Value, 10)
-			return ok5 && ok6 && x.Cmp(y) < 0
+			c1, ok4 := compareAV(l, a)
+			c2, ok5 := compareAV(a, h)
+			return ok4 && ok5 && c1 <= 0 && c2 <= 0
 		}, nil
 	case strings.EqualFold(op, "IN"):
 		if err := p.expect("("); err != nil {
@@ -747,6 +1007,9 @@ func (p *exprParser) unary() (condFn, error) {
 		if err := p.expect(")"); err != nil {
 			return nil, err
 		}
+		if len(list) > 100 {
+			return nil, validation("Invalid expression: The IN operator is provided with too many operands; number of operands: %d", len(list))
+		}
 		return func(i map[string]types.AttributeValue) bool {
 			a, ok := left(i)
 			if !ok {
@@ -760,10 +1023,86 @@ func (p *exprParser) unary() (condFn, error) {
 			return false
 		}, nil
 	default:
-		return nil, validation("syntax error: unsupported operator %q", op)
+		return nil, validation("Invalid expression: Syntax error; unsupported operator %q", op)
 	}
 }
 
+// orderable fails, as DynamoDB does before it reads the item, when an
+// operand of an ordering comparison is a :value that has no order.
+func (p *exprParser) orderable(op string, toks ...string) error {
+	for _, tok := range toks {
+		switch v := p.values[tok].(type) {
+		case nil, *types.AttributeValueMemberN, *types.AttributeValueMemberS, *types.AttributeValueMemberB:
+		default:
+			t := avType(v)
+			if t == "BOOLEAN" {
+				t = "BOOL"
+			}
+			return validation("Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: %s, operand type: %s", op, t)
+		}
+	}
+	return nil
+}
+
+// parseNum reads a DynamoDB number.
+func parseNum(s string) (*big.Rat, bool) {
+	if s == "" || strings.Trim(s, "0123456789.eE+-") != "" {
+		return nil, false
+	}
+	return new(big.Rat).SetString(s)
+}
+
+// formatNum writes a number as DynamoDB returns it: no exponent, no
+// trailing zeros.
+func formatNum(r *big.Rat) string {
+	if r.IsInt() {
+		return r.Num().String()
+	}
+	return strings.TrimRight(r.FloatString(40), "0")
+}
+
+// compareAV orders two numbers, two strings or two binaries; other pairs
+// have no order.
+func compareAV(a, b types.AttributeValue) (int, bool) {
+	switch a := a.(type) {
+	case *types.AttributeValueMemberN:
+		b, ok := b.(*types.AttributeValueMemberN)
+		if !ok {
+			return 0, false
+		}
+		x, ok1 := parseNum(a.Value)
+		y, ok2 := parseNum(b.Value)
+		if !ok1 || !ok2 {
+			return 0, false
+		}
+		return x.Cmp(y), true
+	case *types.AttributeValueMemberS:
+		b, ok := b.(*types.AttributeValueMemberS)
+		if !ok {
+			return 0, false
+		}
+		return strings.Compare(a.Value, b.Value), true
+	case *types.AttributeValueMemberB:
+		b, ok := b.(*types.AttributeValueMemberB)
+		if !ok {
+			return 0, false
+		}
+		return bytes.Compare(a.Value, b.Value), true
+	}
+	return 0, false
+}
+
+func equalNum(a, b string) bool {
+	x, ok1 := parseNum(a)
+	y, ok2 := parseNum(b)
+	if !ok1 || !ok2 {
+		return a == b
+	}
+	return x.Cmp(y) == 0
+}
+
+// equalAV is DynamoDB's =: same type and value, numbers by value, lists
+// element by element, maps key by key, sets as sets.
 func equalAV(a, b types.AttributeValue) bool {
 	switch a := a.(type) {
 	case *types.AttributeValueMemberS:
@@ -771,99 +1110,571 @@ func equalAV(a, b types.AttributeValue) bool {
 		return ok && a.Value == b.Value
 	case *types.AttributeValueMemberN:
 		b, ok := b.(*types.AttributeValueMemberN)
-		return ok && a.Value == b.Value
+		return ok && equalNum(a.Value, b.Value)
+	case *types.AttributeValueMemberB:
+		b, ok := b.(*types.AttributeValueMemberB)
+		return ok && bytes.Equal(a.Value, b.Value)
 	case *types.AttributeValueMemberBOOL:
 		b, ok := b.(*types.AttributeValueMemberBOOL)
 		return ok && a.Value == b.Value
+	case *types.AttributeValueMemberNULL:
+		_, ok := b.(*types.AttributeValueMemberNULL)
+		return ok
+	case *types.AttributeValueMemberL:
+		b, ok := b.(*types.AttributeValueMemberL)
+		if !ok || len(a.Value) != len(b.Value) {
+			return false
+		}
+		for i := range a.Value {
+			if !equalAV(a.Value[i], b.Value[i]) {
+				return false
+			}
+		}
+		return true
+	case *types.AttributeValueMemberM:
+		b, ok := b.(*types.AttributeValueMemberM)
+		if !ok || len(a.Value) != len(b.Value) {
+			return false
+		}
+		for k, v := range a.Value {
+			w, ok := b.Value[k]
+			if !ok || !equalAV(v, w) {
+				return false
+			}
+		}
+		return true
+	case *types.AttributeValueMemberSS:
+		b, ok := b.(*types.AttributeValueMemberSS)
+		return ok && sameSet(a.Value, b.Value, func(x, y string) bool { return x == y })
+	case *types.AttributeValueMemberNS:
+		b, ok := b.(*types.AttributeValueMemberNS)
+		return ok && sameSet(a.Value, b.Value, equalNum)
+	case *types.AttributeValueMemberBS:
+		b, ok := b.(*types.AttributeValueMemberBS)
+		return ok && sameSet(a.Value, b.Value, bytes.Equal)
 	}
 	return false
 }
 
-// update parses an update expression into a func applying it to an item.
-func (p *exprParser) update(s string) (func(map[string]types.AttributeValue) error, error) {
-	p.toks, p.pos = tokenize(s), 0
-	var steps []func(map[string]types.AttributeValue) error
-	touched := map[string]bool{}
-	touch := func(name string) error {
-		if touched[name] {
-			return validation("Two document paths overlap with each other: %s", name)
+func sameSet[T any](a, b []T, eq func(x, y T) bool) bool {
+	return len(a) == len(b) && subset(a, b, eq) && subset(b, a, eq)
+}
+
+func subset[T any](a, b []T, eq func(x, y T) bool) bool {
+	for _, x := range a {
+		if indexOf(b, x, eq) < 0 {
+			return false
 		}
-		touched[name] = true
-		return nil
 	}
-	for p.pos < len(p.toks) {
-		switch clause := strings.ToUpper(p.next()); clause {
-		case "SET", "ADD", "REMOVE":
-			for {
-				name, err := p.path()
+	return true
+}
+
+func indexOf[T any](list []T, x T, eq func(x, y T) bool) int {
+	for i, y := range list {
+		if eq(x, y) {
+			return i
+		}
+	}
+	return -1
+}
+
+// cloneAV copies a value deeply enough that the copy's lists and maps can
+// be changed in place.
+func cloneAV(v types.AttributeValue) types.AttributeValue {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberL:
+		c := make([]types.AttributeValue, len(v.Value))
+		for i, e := range v.Value {
+			c[i] = cloneAV(e)
+		}
+		return &types.AttributeValueMemberL{Value: c}
+	case *types.AttributeValueMemberM:
+		c := make(map[string]types.AttributeValue, len(v.Value))
+		for k, e := range v.Value {
+			c[k] = cloneAV(e)
+		}
+		return &types.AttributeValueMemberM{Value: c}
+	}
+	return v // scalars and sets are replaced, never changed in place
+}
+
+// An updateAction is one action of an update expression.
+type updateAction struct {
+	clause string // SET, REMOVE, ADD or DELETE
+	path   docPath
+	value  func(old map[string]types.AttributeValue) (types.AttributeValue, error) // nil for REMOVE
+}
+
+var (
+	errNoSuchAttr   = "The provided expression refers to an attribute that does not exist in the item"
+	errBadOperand   = "An operand in the update expression has an incorrect data type"
+	errInvalidPath  = "The document path provided in the update expression is invalid for update"
+	errInvalidWhere = "Invalid UpdateExpression: "
+)
+
+// update parses an update expression into a func that applies it to a copy
+// of an item, as DynamoDB does: every operand is evaluated on the item
+// before the update; SET, ADD and DELETE apply first, then REMOVE, so that
+// every list index names an element of the item before the update.
+func (p *exprParser) update(s string) (func(old map[string]types.AttributeValue) (map[string]types.AttributeValue, error), error) {
+	acts, err := p.actions(s)
+	if err != nil {
+		return nil, err
+	}
+	return func(old map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+		vals := make([]types.AttributeValue, len(acts))
+		for i, a := range acts {
+			if a.value != nil {
+				v, err := a.value(old)
 				if err != nil {
 					return nil, err
 				}
-				if err := touch(name); err != nil {
+				vals[i] = v
+			}
+		}
+		item := make(map[string]types.AttributeValue, len(old))
+		for k, v := range old {
+			item[k] = cloneAV(v)
+		}
+		var removes []docPath
+		for i, a := range acts {
+			var err error
+			switch a.clause {
+			case "SET":
+				err = setPath(item, a.path, vals[i])
+			case "ADD":
+				err = addPath(item, a.path, vals[i])
+			case "DELETE":
+				err = deletePath(item, a.path, vals[i])
+			case "REMOVE":
+				removes = append(removes, a.path)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		// Higher indexes first, so that each removal leaves the indexes
+		// of the others as they were.
+		sort.SliceStable(removes, func(i, j int) bool {
+			a, b := removes[i], removes[j]
+			return len(a) == len(b) && a[len(a)-1].index > b[len(b)-1].index
+		})
+		for _, r := range removes {
+			if err := removePath(item, r); err != nil {
+				return nil, err
+			}
+		}
+		return item, nil
+	}, nil
+}
+
+// actions parses an update expression and checks it as DynamoDB does before
+// it looks at the item: each clause once, no two paths overlapping.
+func (p *exprParser) actions(s string) ([]updateAction, error) {
+	p.toks, p.pos = tokenize(s), 0
+	var acts []updateAction
+	seen := map[string]bool{}
+	if len(p.toks) == 0 {
+		return nil, validation("Invalid UpdateExpression: The expression can not be empty;")
+	}
+	for p.pos < len(p.toks) {
+		clause := strings.ToUpper(p.next())
+		switch clause {
+		case "SET", "ADD", "REMOVE", "DELETE":
+		default:
+			return nil, validation("Invalid UpdateExpression: Syntax error; token: %q", clause)
+		}
+		if seen[clause] {
+			return nil, validation("Invalid UpdateExpression: The %q section can only be used once in an update expression;", clause)
+		}
+		seen[clause] = true
+		for {
+			path, err := p.path()
+			if err != nil {
+				return nil, err
+			}
+			a := updateAction{clause: clause, path: path}
+			switch clause {
+			case "SET":
+				if err := p.expect("="); err != nil {
 					return nil, err
 				}
-				switch clause {
-				case "SET":
-					if err := p.expect("="); err != nil {
-						return nil, err
-					}
-					val, err := p.operand()
-					if err != nil {
-						return nil, err
-					}
-					steps = append(steps, func(i map[string]types.AttributeValue) error {
-						if v, ok := val(i); ok {
-							i[name] = v
-						}
-						return nil
-					})
-				case "ADD":
-					val, err := p.operand()
-					if err != nil {
-						return nil, err
-					}
-					steps = append(steps, func(i map[string]types.AttributeValue) error {
-						v, _ := val(i)
-						add, ok := v.(*types.AttributeValueMemberN)
-						if !ok {
-							return validation("ADD needs a number")
-						}
-						n, _ := strconv.ParseInt(add.Value, 10, 64)
-						if cur, exists := i[name]; exists {
-							c, ok := cur.(*types.AttributeValueMemberN)
-							if !ok {
-								return validation("An operand in the update expression has an incorrect data type")
-							}
-							m, err := strconv.ParseInt(c.Value, 10, 64)
-							if err != nil {
-								return validation("bad number %q", c.Value)
-							}
-							n += m
-						}
-						i[name] = avN(n)
-						return nil
-					})
-				case "REMOVE":
-					steps = append(steps, func(i map[string]types.AttributeValue) error {
-						delete(i, name)
-						return nil
-					})
+				if a.value, err = p.setValue(); err != nil {
+					return nil, err
 				}
-				if p.peek() != "," {
-					break
+			case "ADD", "DELETE":
+				v, err := p.value()
+				if err != nil {
+					return nil, err
 				}
-				p.next()
+				if err := checkAddDelete(clause, v); err != nil {
+					return nil, err
+				}
+				a.value = func(map[string]types.AttributeValue) (types.AttributeValue, error) { return v, nil }
 			}
-		default:
-			return nil, validation("syntax error: unexpected %q in update expression", clause)
+			acts = append(acts, a)
+			if p.peek() != "," {
+				break
+			}
+			p.next()
 		}
 	}
-	return func(i map[string]types.AttributeValue) error {
-		for _, s := range steps {
-			if err := s(i); err != nil {
-				return err
+	for i := range acts {
+		for j := range i {
+			if err := clash(acts[j].path, acts[i].path); err != nil {
+				return nil, err
 			}
 		}
+	}
+	return acts, nil
+}
+
+func checkAddDelete(clause string, v types.AttributeValue) error {
+	switch v.(type) {
+	case *types.AttributeValueMemberSS, *types.AttributeValueMemberNS, *types.AttributeValueMemberBS:
 		return nil
+	case *types.AttributeValueMemberN:
+		if clause == "ADD" {
+			return nil
+		}
+	}
+	return validation("Invalid UpdateExpression: Incorrect operand type for operator or function; operator: %s, operand type: %s", clause, avType(v))
+}
+
+// avType names a value's type as DynamoDB's messages do.
+func avType(v types.AttributeValue) string {
+	switch v.(type) {
+	case *types.AttributeValueMemberS:
+		return "STRING"
+	case *types.AttributeValueMemberN:
+		return "NUMBER"
+	case *types.AttributeValueMemberB:
+		return "BINARY"
+	case *types.AttributeValueMemberBOOL:
+		return "BOOLEAN"
+	case *types.AttributeValueMemberNULL:
+		return "NULL"
+	case *types.AttributeValueMemberL:
+		return "LIST"
+	case *types.AttributeValueMemberM:
+		return "MAP"
+	case *types.AttributeValueMemberSS:
+		return "STRING_SET"
+	case *types.AttributeValueMemberNS:
+		return "NUMBER_SET"
+	case *types.AttributeValueMemberBS:
+		return "BINARY_SET"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// clash fails when one path is a prefix of the other (they overlap), or
+// when they step into the same value as a map and as a list (conflict).
+func clash(a, b docPath) error {
+	for k := 0; k < len(a) && k < len(b); k++ {
+		if (a[k].index >= 0) != (b[k].index >= 0) {
+			return validation("Invalid UpdateExpression: Two document paths conflict with each other; must remove or rewrite one of these paths; path one: %s, path two: %s", a, b)
+		}
+		if a[k] != b[k] {
+			return nil
+		}
+	}
+	return validation("Invalid UpdateExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: %s, path two: %s", a, b)
+}
+
+type valueFn = func(old map[string]types.AttributeValue) (types.AttributeValue, error)
+
+// setValue reads the right-hand side of a SET action: an operand, or two
+// joined by + or -.
+func (p *exprParser) setValue() (valueFn, error) {
+	left, err := p.setOperand()
+	if err != nil {
+		return nil, err
+	}
+	if op := p.peek(); op == "+" || op == "-" {
+		p.next()
+		right, err := p.setOperand()
+		if err != nil {
+			return nil, err
+		}
+		return func(old map[string]types.AttributeValue) (types.AttributeValue, error) {
+			a, err := left(old)
+			if err != nil {
+				return nil, err
+			}
+			b, err := right(old)
+			if err != nil {
+				return nil, err
+			}
+			an, ok1 := a.(*types.AttributeValueMemberN)
+			bn, ok2 := b.(*types.AttributeValueMemberN)
+			if !ok1 || !ok2 {
+				return nil, validation("%s%s", errInvalidWhere, errBadOperand)
+			}
+			x, ok3 := parseNum(an.Value)
+			y, ok4 := parseNum(bn.Value)
+			if !ok3 || !ok4 {
+				return nil, validation("%s%s", errInvalidWhere, errBadOperand)
+			}
+			if op == "+" {
+				return &types.AttributeValueMemberN{Value: formatNum(x.Add(x, y))}, nil
+			}
+			return &types.AttributeValueMemberN{Value: formatNum(x.Sub(x, y))}, nil
+		}, nil
+	}
+	return left, nil
+}
+
+// setOperand reads a :value, a path, if_not_exists(path, operand) or
+// list_append(operand, operand).
+func (p *exprParser) setOperand() (valueFn, error) {
+	switch tok := p.peek(); {
+	case strings.HasPrefix(tok, ":"):
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		return func(map[string]types.AttributeValue) (types.AttributeValue, error) { return v, nil }, nil
+	case tok == "if_not_exists":
+		p.next()
+		if err := p.expect("("); err != nil {
+			return nil, err
+		}
+		path, err := p.path()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect(","); err != nil {
+			return nil, err
+		}
+		dflt, err := p.setOperand()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect(")"); err != nil {
+			return nil, err
+		}
+		return func(old map[string]types.AttributeValue) (types.AttributeValue, error) {
+			if v, ok := path.get(old); ok {
+				return v, nil
+			}
+			return dflt(old)
+		}, nil
+	case tok == "list_append":
+		p.next()
+		if err := p.expect("("); err != nil {
+			return nil, err
+		}
+		first, err := p.setOperand()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect(","); err != nil {
+			return nil, err
+		}
+		second, err := p.setOperand()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect(")"); err != nil {
+			return nil, err
+		}
+		return func(old map[string]types.AttributeValue) (types.AttributeValue, error) {
+			a, err := first(old)
+			if err != nil {
+				return nil, err
+			}
+			b, err := second(old)
+			if err != nil {
+				return nil, err
+			}
+			al, ok1 := a.(*types.AttributeValueMemberL)
+			bl, ok2 := b.(*types.AttributeValueMemberL)
+			if !ok1 || !ok2 {
+				return nil, validation("%s%s", errInvalidWhere, errBadOperand)
+			}
+			l := make([]types.AttributeValue, 0, len(al.Value)+len(bl.Value))
+			return &types.AttributeValueMemberL{Value: append(append(l, al.Value...), bl.Value...)}, nil
+		}, nil
+	}
+	path, err := p.path()
+	if err != nil {
+		return nil, err
+	}
+	return func(old map[string]types.AttributeValue) (types.AttributeValue, error) {
+		v, ok := path.get(old)
+		if !ok {
+			return nil, validation("%s%s", errInvalidWhere, errNoSuchAttr)
+		}
+		return v, nil
 	}, nil
+}
+
+// parentOf returns the list or map holding the path's last step, or an
+// error when there is none of the right type.
+func parentOf(item map[string]types.AttributeValue, path docPath) (types.AttributeValue, error) {
+	parent, ok := path[:len(path)-1].get(item)
+	if ok {
+		switch parent.(type) {
+		case *types.AttributeValueMemberL:
+			if path[len(path)-1].index >= 0 {
+				return parent, nil
+			}
+		case *types.AttributeValueMemberM:
+			if path[len(path)-1].index < 0 {
+				return parent, nil
+			}
+		}
+	}
+	return nil, validation("%s", errInvalidPath)
+}
+
+// setPath stores v at path: a list index past the end appends.
+func setPath(item map[string]types.AttributeValue, path docPath, v types.AttributeValue) error {
+	if len(path) == 1 {
+		item[path[0].name] = v
+		return nil
+	}
+	parent, err := parentOf(item, path)
+	if err != nil {
+		return err
+	}
+	last := path[len(path)-1]
+	switch parent := parent.(type) {
+	case *types.AttributeValueMemberL:
+		if last.index < len(parent.Value) {
+			parent.Value[last.index] = v
+		} else {
+			parent.Value = append(parent.Value, v)
+		}
+	case *types.AttributeValueMemberM:
+		parent.Value[last.name] = v
+	}
+	return nil
+}
+
+// removePath removes what is at path; a missing element is no error, a
+// list's later elements move up.
+func removePath(item map[string]types.AttributeValue, path docPath) error {
+	if len(path) == 1 {
+		delete(item, path[0].name)
+		return nil
+	}
+	parent, err := parentOf(item, path)
+	if err != nil {
+		return err
+	}
+	last := path[len(path)-1]
+	switch parent := parent.(type) {
+	case *types.AttributeValueMemberL:
+		if last.index < len(parent.Value) {
+			parent.Value = append(parent.Value[:last.index:last.index], parent.Value[last.index+1:]...)
+		}
+	case *types.AttributeValueMemberM:
+		delete(parent.Value, last.name)
+	}
+	return nil
+}
+
+// addPath is ADD: a number added to a number, a set's elements to a set of
+// the same type, or the value stored where there is none.
+func addPath(item map[string]types.AttributeValue, path docPath, v types.AttributeValue) error {
+	cur, ok := path.get(item)
+	if !ok {
+		return setPath(item, path, v)
+	}
+	bad := validation("%s%s", errInvalidWhere, errBadOperand)
+	switch c := cur.(type) {
+	case *types.AttributeValueMemberN:
+		add, ok := v.(*types.AttributeValueMemberN)
+		if !ok {
+			return bad
+		}
+		x, ok1 := parseNum(c.Value)
+		y, ok2 := parseNum(add.Value)
+		if !ok1 || !ok2 {
+			return bad
+		}
+		return setPath(item, path, &types.AttributeValueMemberN{Value: formatNum(x.Add(x, y))})
+	case *types.AttributeValueMemberSS:
+		add, ok := v.(*types.AttributeValueMemberSS)
+		if !ok {
+			return bad
+		}
+		return setPath(item, path, &types.AttributeValueMemberSS{Value: union(c.Value, add.Value, func(x, y string) bool { return x == y })})
+	case *types.AttributeValueMemberNS:
+		add, ok := v.(*types.AttributeValueMemberNS)
+		if !ok {
+			return bad
+		}
+		return setPath(item, path, &types.AttributeValueMemberNS{Value: union(c.Value, add.Value, equalNum)})
+	case *types.AttributeValueMemberBS:
+		add, ok := v.(*types.AttributeValueMemberBS)
+		if !ok {
+			return bad
+		}
+		return setPath(item, path, &types.AttributeValueMemberBS{Value: union(c.Value, add.Value, bytes.Equal)})
+	}
+	return bad
+}
+
+func union[T any](a, b []T, eq func(x, y T) bool) []T {
+	out := append([]T(nil), a...)
+	for _, x := range b {
+		if indexOf(out, x, eq) < 0 {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func minus[T any](a, b []T, eq func(x, y T) bool) []T {
+	var out []T
+	for _, x := range a {
+		if indexOf(b, x, eq) < 0 {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// deletePath is DELETE: a set's elements taken from a set of the same type;
+// a set left empty is removed.
+func deletePath(item map[string]types.AttributeValue, path docPath, v types.AttributeValue) error {
+	cur, ok := path.get(item)
+	if !ok {
+		return nil
+	}
+	bad := validation("%s%s", errInvalidWhere, errBadOperand)
+	var rest types.AttributeValue
+	n := 0
+	switch c := cur.(type) {
+	case *types.AttributeValueMemberSS:
+		del, ok := v.(*types.AttributeValueMemberSS)
+		if !ok {
+			return bad
+		}
+		r := minus(c.Value, del.Value, func(x, y string) bool { return x == y })
+		rest, n = &types.AttributeValueMemberSS{Value: r}, len(r)
+	case *types.AttributeValueMemberNS:
+		del, ok := v.(*types.AttributeValueMemberNS)
+		if !ok {
+			return bad
+		}
+		r := minus(c.Value, del.Value, equalNum)
+		rest, n = &types.AttributeValueMemberNS{Value: r}, len(r)
+	case *types.AttributeValueMemberBS:
+		del, ok := v.(*types.AttributeValueMemberBS)
+		if !ok {
+			return bad
+		}
+		r := minus(c.Value, del.Value, bytes.Equal)
+		rest, n = &types.AttributeValueMemberBS{Value: r}, len(r)
+	default:
+		return bad
+	}
+	if n == 0 {
+		return removePath(item, path)
+	}
+	return setPath(item, path, rest)
 }

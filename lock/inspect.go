@@ -136,6 +136,21 @@ func (d *Dynamo) ReleaseOwner(ctx context.Context, key, owner string) (Record, e
 			return Record{}, fmt.Errorf("release %q: %w", key, ErrNotHeld)
 		}
 		rec, derr := decodeRecord(ccf.Item)
+		if derr == nil {
+			for _, h := range rec.Holders {
+				if h.Owner == owner && h.Shared {
+					res, err := d.removeShared(ctx, key, owner)
+					switch {
+					case err != nil:
+						return Record{}, fmt.Errorf("release %q: %w", key, err)
+					case res.removed:
+						d.log.Debug("released shared holder by owner", "key", key, "owner", owner)
+						return h, nil
+					}
+					return Record{}, d.notOwner(key, owner, res.other)
+				}
+			}
+		}
 		if derr == nil && !rec.Held() && attempts > 1 {
 			return Record{Key: key, Owner: owner, Token: rec.Token}, nil
 		}

@@ -130,6 +130,12 @@ func (r Record) LooksStopped(now time.Time) bool {
 	return last.Before(now.Add(-every-slack)) || last.After(now.Add(slack))
 }
 
+// LooksStopped reports whether the waiter looks as if it stopped refreshing
+// its entry, by the rule of Record.LooksStopped.
+func (w Waiter) LooksStopped(now time.Time) bool {
+	return Record{Owner: w.Owner, Acquired: w.Joined, Heartbeat: w.Heartbeat, Lease: w.Lease, HeartbeatEvery: w.HeartbeatEvery}.LooksStopped(now)
+}
+
 // MaxToken is the largest fencing token handed out: the largest signed
 // 64-bit integer, so that every consumer can parse it. A key whose counter
 // reached it is refused with ErrTokenExhausted rather than wrapped.

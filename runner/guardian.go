@@ -138,7 +138,9 @@ func startGuardian() (*guardian, error) {
 		g.mu.Lock()
 		// A signal sent to the group before the guardian could catch it
 		// killed it: that, too, says the group got it.
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		// (No ProcessState when Wait failed: a reaper of orphans took the
+		// guardian's status first.)
+		if ws, ok := processStatus(cmd); ok && ws.Signaled() {
 			g.heard = append(g.heard, heardSignal{ws.Signal(), time.Now()})
 			g.deathSig, g.deathAt = ws.Signal(), time.Now()
 		}
@@ -352,4 +354,13 @@ func (g *guardian) watch() {
 // death and act on a tree whose pids may be reused by then.
 func (g *guardian) close() {
 	syscall.Kill(g.pid, syscall.SIGKILL) //nolint:errcheck // it may have died already
+}
+
+// processStatus returns the wait status of cmd after Wait, if Wait got one.
+func processStatus(cmd *exec.Cmd) (syscall.WaitStatus, bool) {
+	if cmd.ProcessState == nil {
+		return 0, false
+	}
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return ws, ok
 }

@@ -144,7 +144,7 @@ func runStatus(c *cli.Context) error {
 		if boolean(c, flagJSON) {
 			return printJSON(w, recordJSON{Key: key, Foreign: true})
 		}
-		_, err := fmt.Fprintf(w, "%s: an item of another tool (no Schema %q), not a locked-run lock; locked-run never modifies it: use another --key\n", key, lock.SchemaVersion)
+		_, err := fmt.Fprintf(w, "%s: an item of another tool (no locked-run Schema), not a locked-run lock; locked-run never modifies it: use another --key\n", key)
 		return err
 	}
 	if err != nil {
