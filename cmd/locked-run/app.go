@@ -333,9 +333,10 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		var expanded []string
 		var typed map[string]string
 		probe := newApp(stdout, stderr, nil)
-		expanded, typed, err = expandShort(args[1:], longNames(probe), valueFlagNames(), subcommandNames)
+		valued := valueFlagNames()
+		expanded, typed, err = expandShort(args[1:], longNames(probe), valued, subcommandNames)
 		if err == nil {
-			opts, child, _, _ := splitArgs(expanded, valueFlagNames(), subcommandNames)
+			opts, child, _, _ := splitArgs(expanded, valued, subcommandNames)
 			app = newApp(stdout, stderr, child)
 			if len(child) > 0 && !slices.ContainsFunc(opts, isHelpOption) {
 				// A run shows no help screen, the only place categories
