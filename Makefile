@@ -10,7 +10,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: build man completions test deps java image-tools check-format vet cross release-snapshot image bench bench-paired chaos-long fuzz clean
+.PHONY: build man completions test deps java image-tools check-format vet cross release-snapshot image bench bench-paired bench-line chaos-long fuzz clean
 
 # A static binary (no cgo) starts about 0.7 ms faster: no dynamic loader,
 # and os/user and net use their pure-Go code. urfave_cli_no_docs drops the
@@ -138,6 +138,15 @@ bench: deps
 # compare under the same load.
 bench-paired: deps
 	LOCKED_RUN_TEST_NORACE=1 LOCKED_RUN_BENCH_BINARIES="$(BENCH_BINARIES)" $(GO) test -count=1 -run '^$$' -bench '^BenchmarkPaired$$' -benchtime 1x -timeout 10m ./integration
+
+# bench-line prints issue 12's figures only (BenchmarkLineContended and
+# BenchmarkLineWaitCost, about 5 minutes): 8 processes x 5 sections of
+# `sleep 0.05` against flock(1) in paired rounds (LOCKED_RUN_BENCH_ROUNDS,
+# default 5) with the handoffs served in order, and the requests per minute
+# of 1, 10 and 50 waiters over LOCKED_RUN_BENCH_WINDOW (default 30s) with
+# the head's time to acquire after a release.
+bench-line: deps
+	CGO_ENABLED=0 LOCKED_RUN_TEST_NORACE=1 $(GO) test -count=1 -run '^$$' -bench '^BenchmarkLine' -benchtime 1x -timeout 20m ./integration
 
 # chaos-long runs the chaos test for CHAOS_DURATION instead of its CI size.
 CHAOS_DURATION ?= 10m

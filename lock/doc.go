@@ -111,12 +111,15 @@
 // the defaults). A waiter joins the line with one write and refreshes its
 // entry with one write per heartbeat interval, which also tells it the
 // line. The waiters that could take the key next (the head, and shared
-// waiters right behind a shared head) read the item with a strongly
-// consistent GetItem every Timing.Poll, jittered uniformly between 0.5 and
-// 1.5 times it (5 a second with the default 200 ms); the one at place p
-// behind them every (p+1) polls, so the reads of a key grow with the
-// logarithm of its waiters. The head takes a released key about 150 ms
-// after the release at the median.
+// waiters right behind a shared head) and the one right behind them read
+// the item with a strongly consistent GetItem every Timing.Poll, jittered
+// uniformly between 0.5 and 1.5 times it (5 a second with the default
+// 200 ms); the one at place p behind those every p polls, so the reads of
+// a key grow with the logarithm of its waiters. A waiter on another host
+// takes a released key about 150 ms after the release at the median. On
+// the holder's own host the release rings the head's doorbell (an abstract
+// Unix socket named after its owner id, Linux only), which then tries to
+// take the key at once: a handoff costs two round trips, not a poll.
 //
 // Fencing. Each acquisition increments a per-key counter in the same write
 // that takes the lock; release keeps the counter, so tokens of a key only

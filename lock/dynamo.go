@@ -178,6 +178,7 @@ func (d *Dynamo) Acquire(ctx context.Context, key string, opts AcquireOptions) (
 	}
 	a := newAcquisition(d, key, opts)
 	lease, err := a.run(ctx)
+	a.bell.Close()
 	switch {
 	case err == nil:
 	case a.unknown > 0, !a.joinLost.IsZero():
@@ -201,7 +202,7 @@ func (a *acquisition) won(ctx context.Context, rec Record, sentAt time.Time) (*L
 	}
 	left := sentAt.Add(a.d.timing.renewDeadline()).Sub(a.d.clock.Now())
 	if left >= a.d.timing.Heartbeat {
-		return a.d.startLease(rec, sentAt), nil
+		return a.d.startLease(rec, sentAt, a.headExcl), nil
 	}
 	a.lastLeft = left
 	a.log.Debug("acquired with too little of the lease left; giving it back", "left", left, "token", rec.Token)
@@ -244,6 +245,8 @@ type removal struct {
 	// ambiguous is true when an attempt failed without an answer that
 	// says whether it landed.
 	ambiguous bool
+	// after is the item the removing write left, when it landed.
+	after map[string]types.AttributeValue
 }
 
 // removeOwner removes the holder attributes from key's item if owner holds
@@ -268,16 +271,17 @@ func (d *Dynamo) removeOwner(ctx context.Context, key, owner string) (removal, e
 func (d *Dynamo) removeWith(ctx context.Context, key string, in *dynamodb.UpdateItemInput) (removal, error) {
 	res := removal{other: Record{Key: key}}
 	r := d.newRetrier("release", 0, 50*time.Millisecond)
+	in.ReturnValues = types.ReturnValueAllNew
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, d.reqTimeout)
-		_, err := d.api.UpdateItem(callCtx, in, callOpts)
+		out, err := d.api.UpdateItem(callCtx, in, callOpts)
 		cancel()
 		err = translate(err, d.table)
 		var ccf *conditionFailedError
 		switch {
 		case err == nil:
 			r.success()
-			res.removed = true
+			res.removed, res.after = true, out.Attributes
 			return res, nil
 		case ctx.Err() != nil:
 			return res, ctx.Err()

@@ -58,6 +58,19 @@ type acquisition struct {
 	// watches, by entryID.
 	watched map[string]*sighting
 
+	// bell wakes this call when a holder on this host releases the key;
+	// opened when it joins the line. nonce is the secret of its entry, by
+	// which a holder that hands it the key proves it.
+	bell  *doorbell
+	nonce string
+	// lastWaiting is the send time of the last request whose answer
+	// showed this call not holding the key: a hold handed over to it was
+	// written after that, so its lease is counted from then.
+	lastWaiting time.Time
+	// headExcl tells the lease, when won, whether an exclusive waiter
+	// stood at the head of the line (its release then hands it over).
+	headExcl bool
+
 	// givenBack counts the leases this call took and gave back because
 	// their answers came too late to leave a heartbeat of validity;
 	// lastLeft is what the last of them had left.
@@ -135,6 +148,7 @@ func newAcquisition(d *Dynamo, key string, opts AcquireOptions) *acquisition {
 		shared:  opts.IsShared(),
 		n:       opts.MaxHolders,
 		pos:     -1,
+		nonce:   newRVN(),
 	}
 	switch {
 	case opts.NoWait:
@@ -172,13 +186,30 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 				act, wait = action{kind: actRead}, a.d.jitter(a.d.timing.Poll)
 			}
 			if wait > 0 {
-				if err := sleep(ctx, a.d.clock, wait); err != nil {
+				rung, h, err := a.sleep(ctx, wait)
+				if err != nil {
 					return nil, a.ctxErr(err)
+				}
+				if h != nil {
+					lease, won, err := a.handedOver(ctx, *h)
+					if won {
+						return lease, err
+					}
+					v, act = nil, action{kind: actRead}
+					continue
+				}
+				switch {
+				case rung && act.kind == actRead && v.pos == 0:
+					// Released: try to take it at once, without a read;
+					// a refusal brings the item back anyway.
+					act = action{kind: actAcquire, head: true, nonEmpty: a.shared && v.excl == nil && len(v.shared) > 0}
+				case rung:
+					act = action{kind: actRead}
 				}
 			}
 		}
 		refused = nil
-		item, exists, err := a.step(ctx, act)
+		item, exists, sentAt, err := a.step(ctx, act)
 		received := a.d.clock.Now()
 		var (
 			lease *Lease
@@ -209,7 +240,8 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 		case errors.As(err, &ccf) && ccf.ItemKnown:
 			item, exists, err = ccf.Item, len(ccf.Item) > 0, nil
 			if act.kind == actAcquire || act.kind == actTakeover {
-				refused = &act
+				r := act
+				refused = &r
 			}
 		case errors.As(err, &ccf):
 			// No item came back: there is none, or the endpoint does not
@@ -249,8 +281,16 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			return nil, err
 		}
 		if nv.mine != nil {
-			// A write whose answer was lost did land.
-			a.unknown--
+			a.headExcl = exclusiveHead(nv.rec.Line)
+			if _, ours := a.sent[nv.mine.Version]; ours {
+				// A write whose answer was lost did land.
+				a.unknown--
+			} else {
+				// Handed over by the holder before, written after our
+				// last look that showed us waiting.
+				a.sent[nv.mine.Version] = a.lastWaiting
+				a.log.Debug("the key was handed over to us", "token", nv.mine.Token)
+			}
 			lease, won, err := a.wonRecord(ctx, *nv.mine, nil)
 			if won {
 				return lease, err
@@ -258,16 +298,60 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			v, act = nil, action{kind: actRead}
 			continue
 		}
+		if !sentAt.IsZero() {
+			a.lastWaiting = sentAt
+		}
 		v = &nv
 	}
 }
 
+// sleep waits d, or until ctx is done, or until the doorbell rings; it
+// reports whether it rang, and the handover it was told of, if any.
+func (a *acquisition) sleep(ctx context.Context, d time.Duration) (bool, *handover, error) {
+	if a.bell == nil {
+		return false, nil, sleep(ctx, a.d.clock, d)
+	}
+	t := a.d.clock.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, nil, ctx.Err()
+		case <-t.C():
+			return false, nil, nil
+		case <-a.bell.C():
+			return true, nil, nil
+		case h := <-a.bell.Handed():
+			if h.nonce != a.nonce {
+				return true, nil, nil // not ours to believe: look
+			}
+			return true, &h, nil
+		}
+	}
+}
+
+// handedOver turns a handover told by the releasing holder into a lease:
+// the key was written ours after our last look that showed us waiting, so
+// the lease counts from that look.
+func (a *acquisition) handedOver(ctx context.Context, h handover) (*Lease, bool, error) {
+	id := a.d.id
+	now := a.d.clock.Now()
+	rec := Record{Key: a.key, Owner: a.owner, Host: id.Host, PID: id.PID, User: id.User, Command: truncateTo(id.Command, maxLineCommandBytes),
+		Acquired: now, Heartbeat: now, Lease: a.d.timing.Lease, HeartbeatEvery: a.d.timing.Heartbeat, Version: h.rvn, Token: h.token}
+	a.sent[h.rvn] = a.lastWaiting
+	a.headExcl = h.more
+	a.log.Debug("the key was handed over to us", "token", h.token)
+	return a.wonRecord(ctx, rec, nil)
+}
+
 // step sends the request of act and returns the item it answered with
-// (the new item of a write, ALL_NEW) and whether it exists.
-func (a *acquisition) step(ctx context.Context, act action) (map[string]types.AttributeValue, bool, error) {
+// (the new item of a write, ALL_NEW), whether it exists, and when the
+// request was sent.
+func (a *acquisition) step(ctx context.Context, act action) (map[string]types.AttributeValue, bool, time.Time, error) {
 	if act.kind == actRead {
+		now := a.d.clock.Now()
 		item, err := a.d.getItem(ctx, a.key, callOpts)
-		return item, len(item) > 0, err
+		return item, len(item) > 0, now, err
 	}
 	in, rvn := a.request(act)
 	now := a.d.clock.Now()
@@ -276,6 +360,9 @@ func (a *acquisition) step(ctx context.Context, act action) (map[string]types.At
 		a.sent[rvn] = now
 	case actJoin:
 		a.joined, a.entryRVN = true, rvn
+		if a.bell == nil {
+			a.bell = openDoorbell(a.owner)
+		}
 	}
 	callCtx, cancel := context.WithTimeout(ctx, a.d.reqTimeout)
 	out, err := a.d.api.UpdateItem(callCtx, in, callOpts)
@@ -287,7 +374,7 @@ func (a *acquisition) step(ctx context.Context, act action) (map[string]types.At
 		if act.kind == actRefresh || act.kind == actJoin {
 			a.entryRVN, a.refreshed = rvn, now
 		}
-		return out.Attributes, true, nil
+		return out.Attributes, true, now, nil
 	case errors.As(err, &ccf):
 	case ctx.Err() != nil, isTransient(err) && !isConnect(err):
 		// The write may have landed (a request that never connected
@@ -299,7 +386,7 @@ func (a *acquisition) step(ctx context.Context, act action) (map[string]types.At
 			a.joinLost = now
 		}
 	}
-	return nil, false, err
+	return nil, false, now, err
 }
 
 // viewOf reads an answer into a view.
@@ -403,10 +490,10 @@ func (a *acquisition) decide(v view) (action, time.Duration, error) {
 	if err := a.pastDeadline(v, now); err != nil {
 		return action{}, 0, err
 	}
-	a.notify(v, now)
 	if !inLine && !a.opts.NoWait {
 		return action{kind: actJoin}, 0, nil
 	}
+	a.notify(v, now) // after joining: it tells the place in line
 	if inLine && !now.Before(a.refreshed.Add(a.d.timing.Heartbeat)) {
 		return action{kind: actRefresh}, 0, nil
 	}
@@ -418,7 +505,9 @@ func (a *acquisition) decide(v view) (action, time.Duration, error) {
 		wait = min(wait, a.refreshed.Add(a.d.timing.Heartbeat).Sub(now))
 	}
 	for _, s := range a.watched {
-		if a.blocks(v, s) {
+		// Only an expiry still to come is worth waking for: one that
+		// came is acted on above, or by the waiter ahead of us.
+		if a.blocks(v, s) && !a.expired(s, now) {
 			wait = min(wait, s.since.Add(s.lease).Sub(now))
 		}
 	}
@@ -540,9 +629,11 @@ func (a *acquisition) blocks(v view, s *sighting) bool {
 
 // rank is how many Poll intervals a waiter at its place in v sleeps between
 // reads: 1 for those that could take the key next (the head of the line,
-// and the shared waiters right behind a shared head), then one more for
-// each place further back, so that a key's read rate grows with the
-// logarithm of its waiters (the sum of 1/rank).
+// and the shared waiters right behind a shared head) and for the one right
+// behind them, which is next once the head has taken the key (a short hold
+// would otherwise wait for its slower poll), then one more for each place
+// further back, so that a key's read rate grows with the logarithm of its
+// waiters (the sum of 1/rank).
 func (a *acquisition) rank(v view) int {
 	if v.pos <= 0 {
 		return 1
@@ -553,10 +644,7 @@ func (a *acquisition) rank(v view) int {
 			lead++
 		}
 	}
-	if v.pos < lead {
-		return 1
-	}
-	return v.pos - lead + 2
+	return max(v.pos-lead+1, 1)
 }
 
 // pastDeadline decides, once the NoWait or Timeout deadline has passed,
@@ -653,6 +741,7 @@ func (a *acquisition) wonItem(ctx context.Context, item map[string]types.Attribu
 		a.uncertain(a.d.clock.Now())
 		return nil, true, fmt.Errorf("acquire %q: acquired item unreadable: %w", a.key, err)
 	}
+	a.headExcl = exclusiveHead(rec.Line)
 	for _, h := range rec.Holders {
 		if h.Owner == a.owner {
 			h.Token = rec.Token // the counter as our write left it
@@ -765,6 +854,27 @@ func (a *acquisition) request(act action) (*dynamodb.UpdateItemInput, string) {
 			attrRVN:       avS(rvn),
 		}
 		vals[":n"] = avN(int64(a.n))
+		if act.kind == actTakeover {
+			// A dead exclusive holder, taken over by a shared caller:
+			// its attributes go, and we become the first shared holder.
+			vals[":holders"] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+				a.owner: &types.AttributeValueMemberM{Value: entry},
+			}}
+			vals[":seenOwner"] = avS(act.target.owner)
+			update = "SET #Schema = :v2, #SharedHolders = :holders, #MaxHolders = :n " + removeHolderExpr
+			if act.head {
+				update += ", #Line[0]"
+			}
+			update += " ADD #FencingToken :one"
+			cond = v12 + " AND #Owner = :seenOwner AND " + noShared + " AND " + front + " AND " + tokenOK
+			if act.target.rvn != "" {
+				vals[":seenRVN"] = avS(act.target.rvn)
+				cond += " AND #RVN = :seenRVN"
+			} else {
+				cond += " AND attribute_not_exists(#RVN)"
+			}
+			break
+		}
 		if act.nonEmpty {
 			nm["#me"] = a.owner
 			vals[":entry"] = &types.AttributeValueMemberM{Value: entry}
@@ -800,6 +910,7 @@ func (a *acquisition) request(act action) (*dynamodb.UpdateItemInput, string) {
 				attrLease:     avN(a.d.timing.Lease.Milliseconds()),
 				attrEvery:     avN(a.d.timing.Heartbeat.Milliseconds()),
 				attrRVN:       avS(rvn),
+				attrNonce:     avS(a.nonce),
 			}},
 		}}
 		update = "SET #Line = list_append(if_not_exists(#Line, :empty), :me), #Schema = :v2"
@@ -924,8 +1035,16 @@ func (a *acquisition) leave(parent context.Context) bool {
 
 // leaveLine removes owner's entry from key's line, trying index pos first
 // and then wherever the refused writes show it. It reports whether the
-// entry is known to be gone.
+// entry is known to be gone. An entry gone because its holder handed the
+// key over to it (handOver) makes owner the holder: that hold is removed
+// too.
 func (d *Dynamo) leaveLine(ctx context.Context, key, owner string, pos int) bool {
+	gone := func(item map[string]types.AttributeValue) bool {
+		if rec, err := decodeRecord(item); err == nil && rec.Owner == owner {
+			return d.removeHold(ctx, key, owner, false)
+		}
+		return true
+	}
 	for range 5 {
 		if pos < 0 {
 			item, err := d.getItemRetried(ctx, key)
@@ -933,7 +1052,7 @@ func (d *Dynamo) leaveLine(ctx context.Context, key, owner string, pos int) bool
 				return false
 			}
 			if pos = lineIndex(item, owner); pos < 0 {
-				return true
+				return gone(item)
 			}
 		}
 		i := strconv.Itoa(pos)
@@ -956,7 +1075,7 @@ func (d *Dynamo) leaveLine(ctx context.Context, key, owner string, pos int) bool
 			return true
 		case errors.As(err, &ccf) && ccf.ItemKnown:
 			if pos = lineIndex(ccf.Item, owner); pos < 0 {
-				return true
+				return gone(ccf.Item)
 			}
 		case errors.As(err, &ccf):
 			pos = -1

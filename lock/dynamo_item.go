@@ -34,6 +34,7 @@ const (
 	attrLine      = "Line"
 	attrJoined    = "JoinedAt"
 	attrIsShared  = "Shared"
+	attrNonce     = "Nonce"
 
 	// SchemaVersion is the value of the Schema attribute on the items
 	// locked-run writes: the layout with shared holders and the line.
@@ -122,7 +123,10 @@ func decodeRecord(item map[string]types.AttributeValue) (Record, error) {
 	if m, ok := d.mapOf(attrShared); ok {
 		for owner, v := range m {
 			e, ok := v.(*types.AttributeValueMemberM)
-			if !ok || e == nil || owner == "" {
+			switch {
+			case owner == "":
+				return Record{}, fmt.Errorf("corrupt lock item: %s has an entry with an empty owner id", attrShared)
+			case !ok || e == nil:
 				return Record{}, fmt.Errorf("corrupt lock item: %s entry %.40q is not a map", attrShared, owner)
 			}
 			h, err := decodeHolder(e.Value)
@@ -210,6 +214,7 @@ func decodeWaiter(item map[string]types.AttributeValue) (Waiter, error) {
 	w.User, _ = d.str(attrUser)
 	w.Command, _ = d.str(attrCommand)
 	w.Version, _ = d.str(attrRVN)
+	w.Nonce, _ = d.str(attrNonce)
 	if pid, ok := d.int(attrPID, 0, math.MaxInt32); ok {
 		w.PID = int(pid)
 	}

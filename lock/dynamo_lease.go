@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,6 +25,11 @@ type renewer struct {
 	shared bool // a shared holder: its entry in SharedHolders is the lock
 	log    hclog.Logger
 
+	// headExcl is set when the item last seen (at acquisition, or by a
+	// heartbeat) had an exclusive waiter at the head of its line: the
+	// release then hands the key over to it in the same write.
+	headExcl atomic.Bool
+
 	// Owned by the renewer goroutine.
 	rvn      string    // the version the item carries, as last written
 	lastSent time.Time // send time of the last write known to have landed
@@ -34,7 +40,7 @@ type renewer struct {
 
 // startLease returns the lease of rec, taken by a write sent at sentAt, and
 // starts renewing it.
-func (d *Dynamo) startLease(rec Record, sentAt time.Time) *Lease {
+func (d *Dynamo) startLease(rec Record, sentAt time.Time, headExcl bool) *Lease {
 	ctx, stop := context.WithCancel(context.Background())
 	r := &renewer{
 		d:        d,
@@ -47,6 +53,7 @@ func (d *Dynamo) startLease(rec Record, sentAt time.Time) *Lease {
 		stop:     stop,
 		done:     make(chan struct{}),
 	}
+	r.headExcl.Store(headExcl)
 	r.lease = newLease(rec, r.release)
 	r.lease.setDeadline(d.clock, r.lostAt())
 	go r.run(ctx)
@@ -206,7 +213,11 @@ func (r *renewer) write(ctx context.Context, next string, now time.Time, timeout
 		delete(in.ExpressionAttributeValues, ":owner")
 		in.ExpressionAttributeValues[":token"] = &types.AttributeValueMemberN{Value: strconv.FormatUint(r.lease.Token(), 10)}
 	}
-	_, err := r.d.api.UpdateItem(callCtx, in, callOpts)
+	in.ReturnValues = types.ReturnValueAllNew
+	out, err := r.d.api.UpdateItem(callCtx, in, callOpts)
+	if err == nil && !r.shared {
+		r.headExcl.Store(exclusiveHead(lineOf(out.Attributes)))
+	}
 	return translate(err, r.d.table)
 }
 
@@ -264,10 +275,20 @@ func (r *renewer) release(ctx context.Context) error {
 			return fmt.Errorf("release %q: %w", r.key, err)
 		case res.removed, res.ambiguous && !res.other.holds(r.owner):
 			r.log.Debug("released", "token", r.lease.Token())
+			ringNext(res.after)
 			return nil
 		default:
 			return fmt.Errorf("release %q: %w: this shared hold was already removed", r.key, ErrLost)
 		}
+	}
+	if r.headExcl.Load() {
+		switch done, err := r.handOver(ctx); {
+		case err != nil:
+			return fmt.Errorf("release %q: %w", r.key, err)
+		case done:
+			return nil
+		}
+		// Nobody to hand it to after all: release it.
 	}
 	res, err := r.d.removeOwner(ctx, r.key, r.owner)
 	switch other := res.other; {
@@ -275,6 +296,7 @@ func (r *renewer) release(ctx context.Context) error {
 		return fmt.Errorf("release %q: %w", r.key, err)
 	case res.removed:
 		r.log.Debug("released", "token", r.lease.Token())
+		ringNext(res.after)
 		return nil
 	case res.ambiguous && (other.Token > r.lease.Token() || !other.Held() && other.Token == r.lease.Token()):
 		// Free, or taken with a greater token, after an attempt whose
@@ -290,4 +312,119 @@ func (r *renewer) release(ctx context.Context) error {
 	default:
 		return fmt.Errorf("release %q: %w: the lock item was deleted", r.key, ErrLost)
 	}
+}
+
+// ringNext wakes, on this host, the waiters at the front of the line of
+// item that could take the key now: the head, and the shared waiters right
+// behind a shared head.
+func ringNext(item map[string]types.AttributeValue) {
+	if len(item) == 0 {
+		return
+	}
+	rec, err := decodeRecord(item)
+	if err != nil {
+		return
+	}
+	for i, w := range rec.Line {
+		if i > 0 && !(w.Shared || w.MaxHolders > 1) {
+			break
+		}
+		ring(w.Owner)
+		if !(w.Shared || w.MaxHolders > 1) {
+			break
+		}
+	}
+}
+
+// exclusiveHead reports whether line starts with an exclusive waiter that
+// can be handed the key (one of this version, with a nonce).
+func exclusiveHead(line []Waiter) bool {
+	return len(line) > 0 && !line[0].Shared && line[0].MaxHolders <= 1 && line[0].Nonce != ""
+}
+
+// lineOf returns the line of item, nil when unreadable.
+func lineOf(item map[string]types.AttributeValue) []Waiter {
+	if len(item) == 0 {
+		return nil
+	}
+	rec, err := decodeRecord(item)
+	if err != nil {
+		return nil
+	}
+	return rec.Line
+}
+
+// handOver releases the key by making the exclusive waiter at the head of
+// the line its holder, in one write conditional on still being the owner
+// and on that waiter heading the line, and tells it so through its
+// doorbell, with the nonce it wrote into its entry (so that nobody else
+// can make it believe it holds the key). A waiter on another host learns
+// it from its next read. It reports false, and no error, when there was no
+// exclusive waiter at the head: the caller then releases as usual.
+func (r *renewer) handOver(ctx context.Context) (bool, error) {
+	rvn := newRVN()
+	in := &dynamodb.UpdateItemInput{
+		TableName: aws.String(r.d.table),
+		Key:       keyOf(r.key),
+		UpdateExpression: aws.String("SET #Owner = #Line[0].#Owner, #Host = #Line[0].#Host, #Pid = #Line[0].#Pid, " +
+			"#User = #Line[0].#User, #Command = #Line[0].#Command, #AcquiredAt = :now, #HeartbeatAt = :now, " +
+			"#LeaseMs = #Line[0].#LeaseMs, #HeartbeatMs = #Line[0].#HeartbeatMs, #RVN = :rvn REMOVE #Line[0] ADD #FencingToken :one"),
+		ConditionExpression: aws.String("#Owner = :owner AND size(#Line) > :zero AND #Line[0].#Shared = :false AND " +
+			"#Line[0].#MaxHolders <= :one AND attribute_exists(#Line[0].#Nonce) AND " +
+			"(attribute_not_exists(#FencingToken) OR #FencingToken < :max)"),
+		ExpressionAttributeNames: names(attrOwner, attrHost, attrPID, attrUser, attrCommand, attrAcquired, attrHeartbeat,
+			attrLease, attrEvery, attrRVN, attrToken, attrLine, attrIsShared, attrMax, attrNonce),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":owner": avS(r.owner),
+			":now":   avS(formatTime(r.d.clock.Now())),
+			":rvn":   avS(rvn),
+			":one":   avN(1),
+			":zero":  avN(0),
+			":false": &types.AttributeValueMemberBOOL{Value: false},
+			":max":   &types.AttributeValueMemberN{Value: strconv.FormatUint(MaxToken, 10)},
+		},
+		ReturnValues:                        types.ReturnValueAllOld,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	var (
+		out       *dynamodb.UpdateItemOutput
+		ambiguous bool
+	)
+	err := r.d.do(ctx, "release", func(ctx context.Context) error {
+		var err error
+		out, err = r.d.api.UpdateItem(ctx, in, callOpts)
+		err = translate(err, r.d.table)
+		if isTransient(err) && !isConnect(err) {
+			ambiguous = true
+		}
+		return err
+	})
+	var ccf *conditionFailedError
+	switch {
+	case err == nil:
+		old, derr := decodeRecord(out.Attributes)
+		if derr != nil || len(old.Line) == 0 {
+			return true, nil
+		}
+		head := old.Line[0]
+		r.log.Debug("released, handing the key over", "token", r.lease.Token(), "to", head.Owner)
+		ringTransfer(head.Owner, handover{nonce: head.Nonce, rvn: rvn, token: old.Token + 1, more: exclusiveHead(old.Line[1:])})
+		return true, nil
+	case errors.As(err, &ccf) && ccf.ItemKnown:
+		now, derr := decodeRecord(ccf.Item)
+		switch {
+		case derr != nil:
+			return false, fmt.Errorf("%w: %w", ErrLost, derr)
+		case now.Owner == r.owner:
+			return false, nil // no exclusive waiter at the head
+		case ambiguous && now.Version == rvn:
+			return true, nil // an attempt whose answer was lost handed it over
+		case now.Held():
+			return false, fmt.Errorf("%w: already taken by %s", ErrLost, now.Describe())
+		}
+		return false, fmt.Errorf("%w: already released by someone else", ErrLost)
+	case errors.As(err, &ccf):
+		return false, nil
+	}
+	return false, err
 }

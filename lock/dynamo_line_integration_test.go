@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/locked-run/locked-run/internal/ddblocal"
 )
 
 // TestDynamoLocalLineOrder: waiters that start waiting one after another
@@ -30,10 +33,18 @@ func TestDynamoLocalLineOrder(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l, err := d.Acquire(context.Background(), "line", AcquireOptions{})
+			first := 0
+			l, err := d.Acquire(context.Background(), "line", AcquireOptions{OnWait: func(w Wait) {
+				if first == 0 {
+					first = w.Position
+				}
+			}})
 			if err != nil {
 				t.Error(err)
 				return
+			}
+			if first != i+1 {
+				t.Errorf("waiter %d was first told place %d in line, want %d", i, first, i+1)
 			}
 			mu.Lock()
 			order = append(order, i)
@@ -408,5 +419,135 @@ func TestDynamoLocalJoinInFlight(t *testing.T) {
 	}
 	if err := release(t, holder); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDynamoLocalDoorbell: on one host, the release wakes the head of the
+// line at once, whatever its poll (Linux).
+func TestDynamoLocalDoorbell(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the doorbell is Linux-only")
+	}
+	e := newITEnv(t)
+	slow := itTiming
+	slow.Poll = 20 * time.Second
+	mk := func(host string) *Dynamo {
+		d, err := NewDynamo(DynamoConfig{Client: e.client(nil), Table: e.table, Timing: slow, Identity: Identity{Host: host, PID: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	holder := itAcquire(t, mk("holder"), "bell")
+	got := make(chan time.Time, 1)
+	go func() {
+		l, err := mk("waiter").Acquire(context.Background(), "bell", AcquireOptions{})
+		if err != nil {
+			t.Error(err)
+			got <- time.Time{}
+			return
+		}
+		got <- time.Now()
+		_ = release(t, l)
+	}()
+	waitFor(t, 10*time.Second, "waiter in line", func() bool { return len(e.status(t, "bell").Line) == 1 })
+	released := time.Now()
+	if err := release(t, holder); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-got:
+		t.Logf("the head took the key %s after the release (poll %s)", at.Sub(released).Round(time.Millisecond), slow.Poll)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the head did not take the key within 5s of the release: no doorbell (poll %s)", slow.Poll)
+	}
+}
+
+// TestDynamoLocalHandover: a holder that releases with an exclusive waiter
+// at the head of the line makes it the holder in the same write, and on
+// this host tells it through its doorbell: the waiter sends no request to
+// learn it.
+func TestDynamoLocalHandover(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the doorbell is Linux-only")
+	}
+	e := newITEnv(t)
+	slow := itTiming
+	slow.Poll = 20 * time.Second
+	ct := &countingTransport{base: &http.Transport{}}
+	mk := func(host string, api DynamoAPI) *Dynamo {
+		d, err := NewDynamo(DynamoConfig{Client: api, Table: e.table, Timing: slow, Identity: Identity{Host: host, PID: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	holder := itAcquire(t, mk("holder", e.client(nil)), "hand")
+	got := make(chan *Lease, 1)
+	go func() {
+		l, err := mk("waiter", ddblocal.Client(e.endpoint, &http.Client{Transport: ct})).Acquire(context.Background(), "hand", AcquireOptions{})
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	waitFor(t, 10*time.Second, "waiter in line", func() bool { return len(e.status(t, "hand").Line) == 1 })
+	// Let the holder's heartbeat see the line, then release.
+	time.Sleep(slow.Heartbeat + 300*time.Millisecond)
+	before := len(ct.take())
+	released := time.Now()
+	if err := release(t, holder); err != nil {
+		t.Fatal(err)
+	}
+	var l *Lease
+	select {
+	case l = <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no handover within 5s of the release")
+	}
+	took := time.Since(released)
+	if after := ct.take(); len(after) != 0 {
+		t.Errorf("the waiter sent %v after the release, want nothing: the handover comes with the doorbell", after)
+	}
+	if l == nil {
+		t.Fatal("no lease")
+	}
+	t.Logf("handed over %s after the release (the waiter sent %d requests before it)", took.Round(time.Millisecond), before)
+	rec := e.status(t, "hand")
+	if rec.Owner != l.Owner() || l.Token() != 2 || rec.Token != 2 || len(rec.Line) != 0 {
+		t.Errorf("after the handover: item owner %s token %d line %d; lease owner %s token %d", rec.Owner, rec.Token, len(rec.Line), l.Owner(), l.Token())
+	}
+	// The new holder renews its handed-over hold and releases it.
+	time.Sleep(slow.Heartbeat + 300*time.Millisecond)
+	if isClosed(l.Lost()) {
+		t.Fatalf("handed-over lease lost: %v", l.Err())
+	}
+	if err := release(t, l); err != nil {
+		t.Fatal(err)
+	}
+	if rec := e.status(t, "hand"); rec.Held() {
+		t.Errorf("after release: %+v", rec)
+	}
+}
+
+// TestDynamoLocalLeaveAfterHandover: a waiter that leaves the line as the
+// key is handed over to it finds itself the holder, and removes that hold.
+func TestDynamoLocalLeaveAfterHandover(t *testing.T) {
+	e := newITEnv(t)
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	_, err := e.raw.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(e.table), Item: map[string]types.AttributeValue{
+		attrKey: avS("gone"), attrSchema: avS(SchemaVersion), attrOwner: avS("quitter-1-00000000"), attrHost: avS("quitter"),
+		attrPID: avN(1), attrAcquired: avS(now), attrHeartbeat: avS(now), attrLease: avN(3000), attrRVN: avS("handed"), attrToken: avN(7),
+		attrLine: &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := e.dynamo(t, e.client(nil), "quitter", nil)
+	if !d.leaveLine(context.Background(), "gone", "quitter-1-00000000", 0) {
+		t.Fatal("leaveLine did not report the entry gone")
+	}
+	if rec := e.status(t, "gone"); rec.Held() || rec.Token != 7 {
+		t.Fatalf("after leaving: %+v; want the handed-over hold removed, token kept", rec)
 	}
 }

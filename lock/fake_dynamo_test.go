@@ -21,10 +21,12 @@ import (
 )
 
 // fakeTable is an in-memory DynamoDB table for unit tests. It honours the
-// condition and update expressions the backend sends (the subset it uses),
-// checks them as DynamoDB does (every name and value placeholder used), and
+// condition and update expressions the backend sends (the part of the
+// grammar it uses, see exprParser), checks them as DynamoDB does (every
+// name and value placeholder used, no overlapping paths, and so on), and
 // fails the test on any call it was not scripted for: each test allows the
-// kinds of calls it expects, and may script faults with a hook.
+// kinds of calls it expects, and may script faults with a hook. Tests play
+// other processes with put, update, remove and exec.
 type fakeTable struct {
 	fail  func(format string, args ...any)
 	clock Clock
@@ -40,6 +42,7 @@ type fakeTable struct {
 	calls    []*fakeCall
 	pageSize int
 	noOld    bool          // behave like an endpoint without ReturnValuesOnConditionCheckFailure
+	shadow   *fakeShadow   // DynamoDB Local, checking every update (EnvFakeShadow)
 	changed  chan struct{} // closed and replaced at every call's end
 	won      chan struct{} // closed when an acquire or takeover first succeeds
 }
@@ -47,7 +50,7 @@ type fakeTable struct {
 // A fakeCall is one request the table received.
 type fakeCall struct {
 	Seq     int
-	Kind    string // op, or for UpdateItem what it does: acquire, takeover, heartbeat, release, force
+	Kind    string // op, or for UpdateItem what it does (updateKind)
 	At      time.Time
 	Ctx     context.Context
 	Timeout time.Duration // real time left before the call's deadline; 0 without one
@@ -63,12 +66,15 @@ const fakeTableName = "locks"
 
 // newFakeTable returns an existing, empty table that allows the given kinds
 // of calls: GetItem, Scan, CreateTable, DescribeTable, and for UpdateItem
-// acquire, takeover, heartbeat, release, force.
+// the kinds of updateKind: acquire, takeover, heartbeat, release, force,
+// join, refresh, leave, evict, shared-acquire, shared-heartbeat,
+// shared-release.
 func newFakeTable(t testing.TB, clock Clock, allowed ...string) *fakeTable {
 	f := newFakeTableFailing(func(format string, args ...any) {
 		t.Helper()
 		t.Errorf(format, args...)
 	}, clock, allowed...)
+	f.shadow = newFakeShadow(t)
 	return f
 }
 
@@ -122,6 +128,42 @@ func (f *fakeTable) update(key string, attrs map[string]types.AttributeValue) {
 			item[k] = v
 		}
 	}
+}
+
+// exec runs an UpdateItem on key's item as another process would, past
+// the scripting and the hook: cond may be empty; kv are the :values, as
+// placeholder, value pairs; every #X placeholder names the attribute X,
+// unless kv maps it (a "#x", "name" pair) to another name. It returns the
+// error DynamoDB would (a *types.ConditionalCheckFailedException, or a
+// ValidationException).
+func (f *fakeTable) exec(key, cond, update string, kv ...any) error {
+	in := &dynamodb.UpdateItemInput{TableName: aws.String(f.name), Key: keyOf(key), UpdateExpression: aws.String(update),
+		ExpressionAttributeNames: map[string]string{}}
+	if cond != "" {
+		in.ConditionExpression = aws.String(cond)
+	}
+	for _, tok := range tokenize(cond + " " + update) {
+		if strings.HasPrefix(tok, "#") {
+			in.ExpressionAttributeNames[tok] = tok[1:]
+		}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		ph := kv[i].(string)
+		switch v := kv[i+1].(type) {
+		case string:
+			in.ExpressionAttributeNames[ph] = v
+		case types.AttributeValue:
+			if in.ExpressionAttributeValues == nil {
+				in.ExpressionAttributeValues = map[string]types.AttributeValue{}
+			}
+			in.ExpressionAttributeValues[ph] = v
+		}
+	}
+	if len(in.ExpressionAttributeNames) == 0 {
+		in.ExpressionAttributeNames = nil
+	}
+	_, err := f.applyUpdate(in)
+	return err
 }
 
 func (f *fakeTable) remove(key string) {
@@ -317,7 +359,7 @@ const (
 // paths its update expression writes (placeholders resolved) and the
 // attributes its condition names:
 //
-//	acquire          ADD FencingToken, condition on attribute_not_exists(#LockID)
+//	acquire          ADD FencingToken, condition on attribute_not_exists(#LockID or #Owner)
 //	takeover         ADD FencingToken, otherwise (exclusive)
 //	shared-acquire   ADD FencingToken and SET SharedHolders or SharedHolders.x
 //	join             SET Line (list_append)
@@ -327,7 +369,8 @@ const (
 //	shared-release   REMOVE SharedHolders.x, condition without RVN
 //	shared-heartbeat SET SharedHolders.x.y only
 //	heartbeat        SET RVN
-//	force            REMOVE Owner, condition on RVN
+//	force            REMOVE Owner, condition on RVN; or REMOVE SharedHolders.x
+//	                 on their RVN and attribute_not_exists(#Owner) (release --force)
 //	release          REMOVE Owner, condition without RVN
 func updateKind(in *dynamodb.UpdateItemInput) string {
 	p := newExprParser(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
@@ -335,11 +378,17 @@ func updateKind(in *dynamodb.UpdateItemInput) string {
 	if err != nil {
 		return "UpdateItem"
 	}
-	cond := aws.ToString(in.ConditionExpression)
-	condRVN := false
-	for _, tok := range tokenize(cond) {
-		if in.ExpressionAttributeNames[tok] == attrRVN {
+	// condRVN: the condition names RVN; condFree: it asks for no Owner
+	// (or no item), as acquiring writes do and takeovers do not.
+	condRVN, condFree := false, false
+	toks := tokenize(aws.ToString(in.ConditionExpression))
+	for i, tok := range toks {
+		name := in.ExpressionAttributeNames[tok]
+		if name == attrRVN {
 			condRVN = true
+		}
+		if (name == attrOwner || name == attrKey) && i >= 2 && toks[i-1] == "(" && toks[i-2] == "attribute_not_exists" {
+			condFree = true
 		}
 	}
 	var addToken, setShared, setLine, setRVN, removeOwner bool
@@ -369,7 +418,7 @@ func updateKind(in *dynamodb.UpdateItemInput) string {
 	switch {
 	case addToken && setShared:
 		return "shared-acquire"
-	case addToken && !condRVN:
+	case addToken && condFree:
 		// a free key, or the head of the line taking it
 		return "acquire"
 	case addToken:
@@ -378,6 +427,8 @@ func updateKind(in *dynamodb.UpdateItemInput) string {
 		return "join"
 	case only("SET", fkLine, 3):
 		return "refresh"
+	case only("REMOVE", fkShared, 2) && condRVN && condFree:
+		return "force"
 	case only("REMOVE", fkLine, 2) && condRVN, only("REMOVE", fkShared, 2) && condRVN:
 		return "evict"
 	case only("REMOVE", fkLine, 2):
@@ -424,27 +475,58 @@ func (f *fakeTable) applyUpdate(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateI
 	if err != nil {
 		return nil, err
 	}
+	item, out, err := fakeUpdateItem(f.items[key], key, in, !f.noOld)
+	if f.shadow != nil {
+		after := f.items[key]
+		if err == nil {
+			after = item
+		}
+		if diff := f.shadow.check(in, f.items[key], f.noOld, out, err, after); diff != "" {
+			f.fail("%s", diff)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.items[key] = item
+	return out, nil
+}
+
+// fakeUpdateItem is DynamoDB's UpdateItem on key's item old (nil when there is
+// none): it returns the item after and the answer. The expressions are
+// checked first, then the condition, then the update is applied; old is
+// never changed. oldOnFailure says whether a failed condition returns the
+// item when asked to (ReturnValuesOnConditionCheckFailure).
+func fakeUpdateItem(old map[string]types.AttributeValue, key string, in *dynamodb.UpdateItemInput, oldOnFailure bool) (map[string]types.AttributeValue, *dynamodb.UpdateItemOutput, error) {
+	if err := checkPlaceholderMaps(in.ExpressionAttributeNames, in.ExpressionAttributeValues); err != nil {
+		return nil, nil, err
+	}
 	p := newExprParser(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
 	var cond func(map[string]types.AttributeValue) bool
+	var err error
 	if in.ConditionExpression != nil {
 		if cond, err = p.condition(aws.ToString(in.ConditionExpression)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	upd, err := p.update(aws.ToString(in.UpdateExpression))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := p.allUsed(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	old := f.items[key]
+	switch in.ReturnValues {
+	case types.ReturnValueAllNew, types.ReturnValueAllOld, types.ReturnValueNone, "":
+	default:
+		return nil, nil, validation("fake table: ReturnValues %s not supported", in.ReturnValues)
+	}
 	if cond != nil && !cond(old) {
 		ccf := &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
-		if in.ReturnValuesOnConditionCheckFailure == types.ReturnValuesOnConditionCheckFailureAllOld && !f.noOld {
+		if in.ReturnValuesOnConditionCheckFailure == types.ReturnValuesOnConditionCheckFailureAllOld && oldOnFailure {
 			ccf.Item = cloneItem(old)
 		}
-		return nil, ccf
+		return nil, nil, ccf
 	}
 	base := old
 	if base == nil {
@@ -452,20 +534,19 @@ func (f *fakeTable) applyUpdate(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateI
 	}
 	item, err := upd(base)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	f.items[key] = item
+	if n := itemSize(item); n > maxItemSize {
+		return nil, nil, validation("Item size to update has exceeded the maximum allowed size")
+	}
 	out := &dynamodb.UpdateItemOutput{}
 	switch in.ReturnValues {
 	case types.ReturnValueAllNew:
 		out.Attributes = cloneItem(item)
 	case types.ReturnValueAllOld:
 		out.Attributes = cloneItem(old)
-	case types.ReturnValueNone, "":
-	default:
-		return nil, validation("fake table: ReturnValues %s not supported", in.ReturnValues)
 	}
-	return out, nil
+	return item, out, nil
 }
 
 func (f *fakeTable) Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.ScanOutput, err error) {
@@ -485,10 +566,13 @@ func (f *fakeTable) Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...
 	if err := f.checkTable(in.TableName); err != nil {
 		return nil, err
 	}
+	if err := checkPlaceholderMaps(in.ExpressionAttributeNames, in.ExpressionAttributeValues); err != nil {
+		return nil, err
+	}
 	p := newExprParser(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
 	filter := func(map[string]types.AttributeValue) bool { return true }
 	if in.FilterExpression != nil {
-		if filter, err = p.condition(aws.ToString(in.FilterExpression)); err != nil {
+		if filter, err = p.conditionIn("FilterExpression", aws.ToString(in.FilterExpression)); err != nil {
 			return nil, err
 		}
 	}
@@ -577,6 +661,88 @@ func cloneItem(item map[string]types.AttributeValue) map[string]types.AttributeV
 	return c
 }
 
+// checkPlaceholderMaps fails as DynamoDB does on a map given but empty
+// (the SDK sends a non-nil empty map as {}), and on an empty set.
+func checkPlaceholderMaps(names map[string]string, values map[string]types.AttributeValue) error {
+	if names != nil && len(names) == 0 {
+		return validation("ExpressionAttributeNames must not be empty")
+	}
+	if values != nil && len(values) == 0 {
+		return validation("ExpressionAttributeValues must not be empty")
+	}
+	for ph, v := range values {
+		n, kind := -1, ""
+		switch v := v.(type) {
+		case *types.AttributeValueMemberSS:
+			n, kind = len(v.Value), "string"
+		case *types.AttributeValueMemberNS:
+			n, kind = len(v.Value), "number"
+		case *types.AttributeValueMemberBS:
+			n, kind = len(v.Value), "binary"
+		}
+		if n == 0 {
+			return validation("ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: An %s set  may not be empty for key %s", kind, ph)
+		}
+	}
+	return nil
+}
+
+// maxItemSize is DynamoDB's limit on an item's size: 400 KB.
+const maxItemSize = 400 * 1024
+
+// itemSize is an item's size as DynamoDB documents it: names and values,
+// strings in UTF-8 bytes, numbers about one byte per two digits, 1 byte for
+// a boolean or null, 3 bytes for a list or map and 1 more per element.
+func itemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for k, v := range item {
+		n += len(k) + avSize(v)
+	}
+	return n
+}
+
+func avSize(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberN:
+		return len(strings.Trim(v.Value, "-+.0"))/2 + 1
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	case *types.AttributeValueMemberL:
+		n := 3
+		for _, e := range v.Value {
+			n += 1 + avSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberM:
+		n := 3
+		for k, e := range v.Value {
+			n += 1 + len(k) + avSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberSS:
+		n := 0
+		for _, e := range v.Value {
+			n += len(e)
+		}
+		return n
+	case *types.AttributeValueMemberNS:
+		n := 0
+		for _, e := range v.Value {
+			n += len(e)/2 + 1
+		}
+		return n
+	case *types.AttributeValueMemberBS:
+		n := 0
+		for _, e := range v.Value {
+			n += len(e)
+		}
+		return n
+	}
+	return 1
+}
+
 // exprParser parses the expressions of one request, resolving placeholders
 // and remembering which ones were used. It knows the part of DynamoDB's
 // expression grammar the backend uses, with DynamoDB's semantics (pinned by
@@ -586,6 +752,7 @@ func cloneItem(item map[string]types.AttributeValue) map[string]types.AttributeV
 // attribute_not_exists and size in conditions; SET (with +, -,
 // if_not_exists and list_append), REMOVE, ADD and DELETE in updates.
 type exprParser struct {
+	where      string // the expression parsed: ConditionExpression, UpdateExpression, FilterExpression
 	names      map[string]string
 	values     map[string]types.AttributeValue
 	usedNames  map[string]bool
@@ -645,6 +812,11 @@ func tokenize(s string) []string {
 	return toks
 }
 
+// invalid is a ValidationException about the expression being parsed.
+func (p *exprParser) invalid(format string, args ...any) error {
+	return validation("Invalid "+p.where+": "+format, args...)
+}
+
 func (p *exprParser) peek() string {
 	if p.pos < len(p.toks) {
 		return p.toks[p.pos]
@@ -660,9 +832,26 @@ func (p *exprParser) next() string {
 
 func (p *exprParser) expect(tok string) error {
 	if got := p.next(); !strings.EqualFold(got, tok) {
-		return validation("Invalid expression: Syntax error; expected %q, got %q", tok, got)
+		return p.invalid("Syntax error; expected %q, got %q", tok, got)
 	}
 	return nil
+}
+
+// closing returns the index of the ")" that closes the "(" at i.
+func (p *exprParser) closing(i int) int {
+	depth := 0
+	for j := i; j < len(p.toks); j++ {
+		switch p.toks[j] {
+		case "(":
+			depth++
+		case ")":
+			depth--
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return -1
 }
 
 func (p *exprParser) isKeyword(kw string) bool { return strings.EqualFold(p.peek(), kw) }
@@ -674,22 +863,42 @@ func (p *exprParser) name() (string, error) {
 	case strings.HasPrefix(tok, "#"):
 		name, ok := p.names[tok]
 		if !ok {
-			return "", validation("Invalid expression: An expression attribute name used in the document path is not defined; attribute name: %s", tok)
+			return "", p.invalid("An expression attribute name used in the document path is not defined; attribute name: %s", tok)
 		}
 		p.usedNames[tok] = true
 		return name, nil
-	case tok == "" || strings.HasPrefix(tok, ":") || strings.ContainsAny(tok, exprPunct):
-		return "", validation("Invalid expression: Syntax error; expected an attribute name, got %q", tok)
+	case tok == "" || strings.HasPrefix(tok, ":") || strings.ContainsAny(tok, exprPunct) || exprKeywords[strings.ToUpper(tok)]:
+		return "", p.invalid("Syntax error; expected an attribute name, got %q", tok)
+	case reservedWords[strings.ToUpper(tok)]:
+		return "", p.invalid("Attribute name is a reserved keyword; reserved keyword: %s", tok)
 	}
 	return tok, nil
 }
+
+// exprKeywords are the words of the grammar, never names.
+var exprKeywords = map[string]bool{"SET": true, "REMOVE": true, "ADD": true, "DELETE": true, "AND": true, "OR": true, "NOT": true, "IN": true, "BETWEEN": true}
+
+// reservedWords are some of DynamoDB's reserved words, which cannot be
+// names without a #placeholder: those that DynamoDB Local refused among
+// the layout's attribute names and other likely ones (the whole list has
+// some 570 words).
+var reservedWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`NAME VALUE STATUS KEY DATA DATE TIME TIMESTAMP TYPE LIST MAP LEVEL MAX ITEM ITEMS
+		TABLE INDEX ORDER POSITION STATE LOCK LOCKS WAIT PATH COMMENT SOURCE GROUP ROLE SESSION HASH RANGE PRIMARY
+		NUMBER STRING BINARY BOOLEAN NULL TRUE FALSE OBJECT ATTRIBUTE CONDITION EXPRESSION RETURN VALUES SELECT FROM
+		WHERE UPDATE INSERT CREATE DROP SCHEMA OWNER USER TOKEN SHARED COUNT`) {
+		m[w] = true
+	}
+	return m
+}()
 
 // value reads a :placeholder.
 func (p *exprParser) value() (types.AttributeValue, error) {
 	tok := p.next()
 	v, ok := p.values[tok]
 	if !ok {
-		return nil, validation("Invalid expression: An expression attribute value used in expression is not defined; attribute value: %s", tok)
+		return nil, p.invalid("An expression attribute value used in expression is not defined; attribute value: %s", tok)
 	}
 	p.usedValues[tok] = true
 	return v, nil
@@ -768,7 +977,7 @@ func (p *exprParser) path() (docPath, error) {
 			tok := p.next()
 			i, err := strconv.Atoi(tok)
 			if err != nil || i < 0 || strings.Trim(tok, "0123456789") != "" {
-				return nil, validation("Invalid expression: Syntax error; a list index must be a non-negative integer, got %q", tok)
+				return nil, p.invalid("Syntax error; a list index must be a non-negative integer, got %q", tok)
 			}
 			if err := p.expect("]"); err != nil {
 				return nil, err
@@ -797,7 +1006,7 @@ func (p *exprParser) operand() (operand, error) {
 		if err := p.expect("("); err != nil {
 			return nil, err
 		}
-		path, err := p.path()
+		arg, err := p.operand()
 		if err != nil {
 			return nil, err
 		}
@@ -805,7 +1014,7 @@ func (p *exprParser) operand() (operand, error) {
 			return nil, err
 		}
 		return func(item map[string]types.AttributeValue) (types.AttributeValue, bool) {
-			v, ok := path.get(item)
+			v, ok := arg(item)
 			if !ok {
 				return nil, false
 			}
@@ -849,13 +1058,18 @@ func sizeAV(v types.AttributeValue) (int, bool) {
 type condFn = func(map[string]types.AttributeValue) bool
 
 func (p *exprParser) condition(s string) (condFn, error) {
-	p.toks, p.pos = tokenize(s), 0
+	return p.conditionIn("ConditionExpression", s)
+}
+
+// conditionIn parses a condition given as the request's where.
+func (p *exprParser) conditionIn(where, s string) (condFn, error) {
+	p.where, p.toks, p.pos = where, tokenize(s), 0
 	c, err := p.or()
 	if err != nil {
 		return nil, err
 	}
 	if p.pos != len(p.toks) {
-		return nil, validation("Invalid expression: Syntax error; unexpected %q", p.peek())
+		return nil, p.invalid("Syntax error; unexpected %q", p.peek())
 	}
 	return c, nil
 }
@@ -896,12 +1110,20 @@ func (p *exprParser) unary() (condFn, error) {
 		}
 		return func(i map[string]types.AttributeValue) bool { return !c(i) }, nil
 	case p.peek() == "(":
+		open := p.pos
 		p.next()
 		c, err := p.or()
 		if err != nil {
 			return nil, err
 		}
-		return c, p.expect(")")
+		if err := p.expect(")"); err != nil {
+			return nil, err
+		}
+		// DynamoDB refuses a group that holds nothing but a group.
+		if p.toks[open+1] == "(" && p.closing(open+1) == p.pos-2 {
+			return nil, p.invalid("The expression has redundant parentheses;")
+		}
+		return c, nil
 	case p.peek() == "attribute_exists" || p.peek() == "attribute_not_exists":
 		want := p.next() == "attribute_exists"
 		if err := p.expect("("); err != nil {
@@ -1008,7 +1230,7 @@ func (p *exprParser) unary() (condFn, error) {
 			return nil, err
 		}
 		if len(list) > 100 {
-			return nil, validation("Invalid expression: The IN operator is provided with too many operands; number of operands: %d", len(list))
+			return nil, p.invalid("The IN operator is provided with too many operands; number of operands: %d", len(list))
 		}
 		return func(i map[string]types.AttributeValue) bool {
 			a, ok := left(i)
@@ -1023,7 +1245,7 @@ func (p *exprParser) unary() (condFn, error) {
 			return false
 		}, nil
 	default:
-		return nil, validation("Invalid expression: Syntax error; unsupported operator %q", op)
+		return nil, p.invalid("Syntax error; unsupported operator %q", op)
 	}
 }
 
@@ -1038,23 +1260,23 @@ func (p *exprParser) orderable(op string, toks ...string) error {
 			if t == "BOOLEAN" {
 				t = "BOOL"
 			}
-			return validation("Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: %s, operand type: %s", op, t)
+			return p.invalid("Incorrect operand type for operator or function; operator or function: %s, operand type: %s", op, t)
 		}
 	}
 	return nil
 }
 
-// parseNum reads a DynamoDB number.
-func parseNum(s string) (*big.Rat, bool) {
+// fakeNum reads a DynamoDB number.
+func fakeNum(s string) (*big.Rat, bool) {
 	if s == "" || strings.Trim(s, "0123456789.eE+-") != "" {
 		return nil, false
 	}
 	return new(big.Rat).SetString(s)
 }
 
-// formatNum writes a number as DynamoDB returns it: no exponent, no
+// fakeFormatNum writes a number as DynamoDB returns it: no exponent, no
 // trailing zeros.
-func formatNum(r *big.Rat) string {
+func fakeFormatNum(r *big.Rat) string {
 	if r.IsInt() {
 		return r.Num().String()
 	}
@@ -1070,8 +1292,8 @@ func compareAV(a, b types.AttributeValue) (int, bool) {
 		if !ok {
 			return 0, false
 		}
-		x, ok1 := parseNum(a.Value)
-		y, ok2 := parseNum(b.Value)
+		x, ok1 := fakeNum(a.Value)
+		y, ok2 := fakeNum(b.Value)
 		if !ok1 || !ok2 {
 			return 0, false
 		}
@@ -1093,8 +1315,8 @@ func compareAV(a, b types.AttributeValue) (int, bool) {
 }
 
 func equalNum(a, b string) bool {
-	x, ok1 := parseNum(a)
-	y, ok2 := parseNum(b)
+	x, ok1 := fakeNum(a)
+	y, ok2 := fakeNum(b)
 	if !ok1 || !ok2 {
 		return a == b
 	}
@@ -1145,31 +1367,31 @@ func equalAV(a, b types.AttributeValue) bool {
 		return true
 	case *types.AttributeValueMemberSS:
 		b, ok := b.(*types.AttributeValueMemberSS)
-		return ok && sameSet(a.Value, b.Value, func(x, y string) bool { return x == y })
+		return ok && setSame(a.Value, b.Value, func(x, y string) bool { return x == y })
 	case *types.AttributeValueMemberNS:
 		b, ok := b.(*types.AttributeValueMemberNS)
-		return ok && sameSet(a.Value, b.Value, equalNum)
+		return ok && setSame(a.Value, b.Value, equalNum)
 	case *types.AttributeValueMemberBS:
 		b, ok := b.(*types.AttributeValueMemberBS)
-		return ok && sameSet(a.Value, b.Value, bytes.Equal)
+		return ok && setSame(a.Value, b.Value, bytes.Equal)
 	}
 	return false
 }
 
-func sameSet[T any](a, b []T, eq func(x, y T) bool) bool {
-	return len(a) == len(b) && subset(a, b, eq) && subset(b, a, eq)
+func setSame[T any](a, b []T, eq func(x, y T) bool) bool {
+	return len(a) == len(b) && setSubset(a, b, eq) && setSubset(b, a, eq)
 }
 
-func subset[T any](a, b []T, eq func(x, y T) bool) bool {
+func setSubset[T any](a, b []T, eq func(x, y T) bool) bool {
 	for _, x := range a {
-		if indexOf(b, x, eq) < 0 {
+		if setIndex(b, x, eq) < 0 {
 			return false
 		}
 	}
 	return true
 }
 
-func indexOf[T any](list []T, x T, eq func(x, y T) bool) int {
+func setIndex[T any](list []T, x T, eq func(x, y T) bool) int {
 	for i, y := range list {
 		if eq(x, y) {
 			return i
@@ -1206,16 +1428,16 @@ type updateAction struct {
 }
 
 var (
-	errNoSuchAttr   = "The provided expression refers to an attribute that does not exist in the item"
-	errBadOperand   = "An operand in the update expression has an incorrect data type"
-	errInvalidPath  = "The document path provided in the update expression is invalid for update"
-	errInvalidWhere = "Invalid UpdateExpression: "
+	msgNoSuchAttr  = "The provided expression refers to an attribute that does not exist in the item"
+	msgBadOperand  = "An operand in the update expression has an incorrect data type"
+	msgInvalidPath = "The document path provided in the update expression is invalid for update"
 )
 
 // update parses an update expression into a func that applies it to a copy
 // of an item, as DynamoDB does: every operand is evaluated on the item
 // before the update; SET, ADD and DELETE apply first, then REMOVE, so that
-// every list index names an element of the item before the update.
+// every list index names an element of the item before the update (as
+// DynamoDB Local does; fake_dynamo_expr_test.go).
 func (p *exprParser) update(s string) (func(old map[string]types.AttributeValue) (map[string]types.AttributeValue, error), error) {
 	acts, err := p.actions(s)
 	if err != nil {
@@ -1236,8 +1458,16 @@ func (p *exprParser) update(s string) (func(old map[string]types.AttributeValue)
 		for k, v := range old {
 			item[k] = cloneAV(v)
 		}
+		// In the order of the paths, so that elements set past the end of
+		// a list are appended in the order of their indexes.
+		order := make([]int, len(acts))
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(i, j int) bool { return pathAfter(acts[order[j]].path, acts[order[i]].path) })
 		var removes []docPath
-		for i, a := range acts {
+		for _, i := range order {
+			a := acts[i]
 			var err error
 			switch a.clause {
 			case "SET":
@@ -1253,12 +1483,11 @@ func (p *exprParser) update(s string) (func(old map[string]types.AttributeValue)
 				return nil, err
 			}
 		}
-		// Higher indexes first, so that each removal leaves the indexes
-		// of the others as they were.
-		sort.SliceStable(removes, func(i, j int) bool {
-			a, b := removes[i], removes[j]
-			return len(a) == len(b) && a[len(a)-1].index > b[len(b)-1].index
-		})
+		// Higher indexes first, so that each removal leaves the paths of
+		// the others as they were: in reverse order of the paths (no
+		// path is a prefix of another, and at any step two paths both
+		// name map keys or both list indexes: see pathClash).
+		sort.Slice(removes, func(i, j int) bool { return pathAfter(removes[i], removes[j]) })
 		for _, r := range removes {
 			if err := removePath(item, r); err != nil {
 				return nil, err
@@ -1271,7 +1500,7 @@ func (p *exprParser) update(s string) (func(old map[string]types.AttributeValue)
 // actions parses an update expression and checks it as DynamoDB does before
 // it looks at the item: each clause once, no two paths overlapping.
 func (p *exprParser) actions(s string) ([]updateAction, error) {
-	p.toks, p.pos = tokenize(s), 0
+	p.where, p.toks, p.pos = "UpdateExpression", tokenize(s), 0
 	var acts []updateAction
 	seen := map[string]bool{}
 	if len(p.toks) == 0 {
@@ -1319,9 +1548,12 @@ func (p *exprParser) actions(s string) ([]updateAction, error) {
 			p.next()
 		}
 	}
-	for i := range acts {
+	for i, a := range acts {
+		if a.path[0].name == attrKey {
+			return nil, validation("One or more parameter values were invalid: Cannot update attribute %s. This attribute is part of the key", attrKey)
+		}
 		for j := range i {
-			if err := clash(acts[j].path, acts[i].path); err != nil {
+			if err := pathClash(acts[j].path, a.path); err != nil {
 				return nil, err
 			}
 		}
@@ -1338,7 +1570,7 @@ func checkAddDelete(clause string, v types.AttributeValue) error {
 			return nil
 		}
 	}
-	return validation("Invalid UpdateExpression: Incorrect operand type for operator or function; operator: %s, operand type: %s", clause, avType(v))
+	return validation("Invalid UpdateExpression: Incorrect operand type for operator or function; operator: %s, operand type: %s, typeSet: ALLOWED_FOR_%s_OPERAND", clause, avType(v), clause)
 }
 
 // avType names a value's type as DynamoDB's messages do.
@@ -1368,9 +1600,22 @@ func avType(v types.AttributeValue) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// clash fails when one path is a prefix of the other (they overlap), or
+// pathAfter orders paths that do not clash: a comes after b.
+func pathAfter(a, b docPath) bool {
+	for k := 0; k < len(a) && k < len(b); k++ {
+		switch x, y := a[k], b[k]; {
+		case x.index != y.index:
+			return x.index > y.index
+		case x.name != y.name:
+			return x.name > y.name
+		}
+	}
+	return len(a) > len(b)
+}
+
+// pathClash fails when one path is a prefix of the other (they overlap), or
 // when they step into the same value as a map and as a list (conflict).
-func clash(a, b docPath) error {
+func pathClash(a, b docPath) error {
 	for k := 0; k < len(a) && k < len(b); k++ {
 		if (a[k].index >= 0) != (b[k].index >= 0) {
 			return validation("Invalid UpdateExpression: Two document paths conflict with each other; must remove or rewrite one of these paths; path one: %s, path two: %s", a, b)
@@ -1409,17 +1654,17 @@ func (p *exprParser) setValue() (valueFn, error) {
 			an, ok1 := a.(*types.AttributeValueMemberN)
 			bn, ok2 := b.(*types.AttributeValueMemberN)
 			if !ok1 || !ok2 {
-				return nil, validation("%s%s", errInvalidWhere, errBadOperand)
+				return nil, validation("%s", msgBadOperand)
 			}
-			x, ok3 := parseNum(an.Value)
-			y, ok4 := parseNum(bn.Value)
+			x, ok3 := fakeNum(an.Value)
+			y, ok4 := fakeNum(bn.Value)
 			if !ok3 || !ok4 {
-				return nil, validation("%s%s", errInvalidWhere, errBadOperand)
+				return nil, validation("%s", msgBadOperand)
 			}
 			if op == "+" {
-				return &types.AttributeValueMemberN{Value: formatNum(x.Add(x, y))}, nil
+				return &types.AttributeValueMemberN{Value: fakeFormatNum(x.Add(x, y))}, nil
 			}
-			return &types.AttributeValueMemberN{Value: formatNum(x.Sub(x, y))}, nil
+			return &types.AttributeValueMemberN{Value: fakeFormatNum(x.Sub(x, y))}, nil
 		}, nil
 	}
 	return left, nil
@@ -1491,7 +1736,7 @@ func (p *exprParser) setOperand() (valueFn, error) {
 			al, ok1 := a.(*types.AttributeValueMemberL)
 			bl, ok2 := b.(*types.AttributeValueMemberL)
 			if !ok1 || !ok2 {
-				return nil, validation("%s%s", errInvalidWhere, errBadOperand)
+				return nil, validation("%s", msgBadOperand)
 			}
 			l := make([]types.AttributeValue, 0, len(al.Value)+len(bl.Value))
 			return &types.AttributeValueMemberL{Value: append(append(l, al.Value...), bl.Value...)}, nil
@@ -1504,7 +1749,7 @@ func (p *exprParser) setOperand() (valueFn, error) {
 	return func(old map[string]types.AttributeValue) (types.AttributeValue, error) {
 		v, ok := path.get(old)
 		if !ok {
-			return nil, validation("%s%s", errInvalidWhere, errNoSuchAttr)
+			return nil, validation("%s", msgNoSuchAttr)
 		}
 		return v, nil
 	}, nil
@@ -1526,7 +1771,7 @@ func parentOf(item map[string]types.AttributeValue, path docPath) (types.Attribu
 			}
 		}
 	}
-	return nil, validation("%s", errInvalidPath)
+	return nil, validation("%s", msgInvalidPath)
 }
 
 // setPath stores v at path: a list index past the end appends.
@@ -1583,55 +1828,55 @@ func addPath(item map[string]types.AttributeValue, path docPath, v types.Attribu
 	if !ok {
 		return setPath(item, path, v)
 	}
-	bad := validation("%s%s", errInvalidWhere, errBadOperand)
+	bad := validation("%s", msgBadOperand)
 	switch c := cur.(type) {
 	case *types.AttributeValueMemberN:
 		add, ok := v.(*types.AttributeValueMemberN)
 		if !ok {
 			return bad
 		}
-		x, ok1 := parseNum(c.Value)
-		y, ok2 := parseNum(add.Value)
+		x, ok1 := fakeNum(c.Value)
+		y, ok2 := fakeNum(add.Value)
 		if !ok1 || !ok2 {
 			return bad
 		}
-		return setPath(item, path, &types.AttributeValueMemberN{Value: formatNum(x.Add(x, y))})
+		return setPath(item, path, &types.AttributeValueMemberN{Value: fakeFormatNum(x.Add(x, y))})
 	case *types.AttributeValueMemberSS:
 		add, ok := v.(*types.AttributeValueMemberSS)
 		if !ok {
 			return bad
 		}
-		return setPath(item, path, &types.AttributeValueMemberSS{Value: union(c.Value, add.Value, func(x, y string) bool { return x == y })})
+		return setPath(item, path, &types.AttributeValueMemberSS{Value: setUnion(c.Value, add.Value, func(x, y string) bool { return x == y })})
 	case *types.AttributeValueMemberNS:
 		add, ok := v.(*types.AttributeValueMemberNS)
 		if !ok {
 			return bad
 		}
-		return setPath(item, path, &types.AttributeValueMemberNS{Value: union(c.Value, add.Value, equalNum)})
+		return setPath(item, path, &types.AttributeValueMemberNS{Value: setUnion(c.Value, add.Value, equalNum)})
 	case *types.AttributeValueMemberBS:
 		add, ok := v.(*types.AttributeValueMemberBS)
 		if !ok {
 			return bad
 		}
-		return setPath(item, path, &types.AttributeValueMemberBS{Value: union(c.Value, add.Value, bytes.Equal)})
+		return setPath(item, path, &types.AttributeValueMemberBS{Value: setUnion(c.Value, add.Value, bytes.Equal)})
 	}
 	return bad
 }
 
-func union[T any](a, b []T, eq func(x, y T) bool) []T {
+func setUnion[T any](a, b []T, eq func(x, y T) bool) []T {
 	out := append([]T(nil), a...)
 	for _, x := range b {
-		if indexOf(out, x, eq) < 0 {
+		if setIndex(out, x, eq) < 0 {
 			out = append(out, x)
 		}
 	}
 	return out
 }
 
-func minus[T any](a, b []T, eq func(x, y T) bool) []T {
+func setMinus[T any](a, b []T, eq func(x, y T) bool) []T {
 	var out []T
 	for _, x := range a {
-		if indexOf(b, x, eq) < 0 {
+		if setIndex(b, x, eq) < 0 {
 			out = append(out, x)
 		}
 	}
@@ -1645,7 +1890,7 @@ func deletePath(item map[string]types.AttributeValue, path docPath, v types.Attr
 	if !ok {
 		return nil
 	}
-	bad := validation("%s%s", errInvalidWhere, errBadOperand)
+	bad := validation("%s", msgBadOperand)
 	var rest types.AttributeValue
 	n := 0
 	switch c := cur.(type) {
@@ -1654,21 +1899,21 @@ func deletePath(item map[string]types.AttributeValue, path docPath, v types.Attr
 		if !ok {
 			return bad
 		}
-		r := minus(c.Value, del.Value, func(x, y string) bool { return x == y })
+		r := setMinus(c.Value, del.Value, func(x, y string) bool { return x == y })
 		rest, n = &types.AttributeValueMemberSS{Value: r}, len(r)
 	case *types.AttributeValueMemberNS:
 		del, ok := v.(*types.AttributeValueMemberNS)
 		if !ok {
 			return bad
 		}
-		r := minus(c.Value, del.Value, equalNum)
+		r := setMinus(c.Value, del.Value, equalNum)
 		rest, n = &types.AttributeValueMemberNS{Value: r}, len(r)
 	case *types.AttributeValueMemberBS:
 		del, ok := v.(*types.AttributeValueMemberBS)
 		if !ok {
 			return bad
 		}
-		r := minus(c.Value, del.Value, bytes.Equal)
+		r := setMinus(c.Value, del.Value, bytes.Equal)
 		rest, n = &types.AttributeValueMemberBS{Value: r}, len(r)
 	default:
 		return bad

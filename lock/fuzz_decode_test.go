@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,10 +29,24 @@ import (
 //	go test -run '^$' -fuzz FuzzValidateKey ./lock
 
 // fzAttrs are the attributes a fuzzed item may carry, in the order of the
-// shape bytes: the layout's, then two that Terraform's lock items have.
+// shape bytes: the layout's, two that Terraform's lock items have, then
+// those of the layout v2 (DESIGN12).
 var fzAttrs = []string{
 	attrKey, attrSchema, attrOwner, attrHost, attrPID, attrUser, attrCommand,
 	attrAcquired, attrHeartbeat, attrLease, attrRVN, attrToken, "Info", "Digest",
+	"Line", "SharedHolders", "MaxHolders",
+}
+
+// fzV2 is true once the backend writes the layout v2 (DESIGN12, Schema
+// "locked-run/2"): it then reads items of both layouts, and its exclusive
+// acquiring write also needs no shared holder and an empty line.
+var fzV2 = SchemaVersion != "locked-run/1"
+
+// fzOurs reports whether the item's Schema is one the backend reads as its
+// own: its SchemaVersion, and "locked-run/1" (read by every version).
+func fzOurs(item map[string]types.AttributeValue) bool {
+	s, ok := item[attrSchema].(*types.AttributeValueMemberS)
+	return ok && s != nil && (s.Value == SchemaVersion || s.Value == "locked-run/1")
 }
 
 // Kinds of attribute value in a shape byte (taken modulo fzKinds).
@@ -74,8 +89,28 @@ func fzItem(shape []byte, vals string) map[string]types.AttributeValue {
 		case fzNULL:
 			item[name] = &types.AttributeValueMemberNULL{Value: true}
 		case fzL:
+			if name == "Line" {
+				// Entries as the layout v2 has them, one per
+				// comma-separated owner.
+				var l []types.AttributeValue
+				for _, o := range strings.Split(v, ",") {
+					l = append(l, &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+						attrOwner: &types.AttributeValueMemberS{Value: o}, attrRVN: &types.AttributeValueMemberS{Value: o}}})
+				}
+				item[name] = &types.AttributeValueMemberL{Value: l}
+				break
+			}
 			item[name] = &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: v}}}
 		case fzM:
+			if name == "SharedHolders" {
+				// Shared holders keyed by comma-separated owners.
+				m := map[string]types.AttributeValue{}
+				for _, o := range strings.Split(v, ",") {
+					m[o] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{attrRVN: &types.AttributeValueMemberS{Value: o}}}
+				}
+				item[name] = &types.AttributeValueMemberM{Value: m}
+				break
+			}
 			item[name] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"S": &types.AttributeValueMemberS{Value: v}}}
 		case fzSS:
 			item[name] = &types.AttributeValueMemberSS{Value: []string{v}}
@@ -108,6 +143,13 @@ func fzSeeds() []struct {
 		s[i] = kind
 		return s
 	}
+	// v2 gives a shape Line and SharedHolders of the given kinds.
+	v2 := func(shape []byte, line, shared byte) []byte {
+		s := make([]byte, len(fzAttrs))
+		copy(s, shape)
+		s[14], s[15] = line, shared
+		return s
+	}
 	replace := func(vals string, i int, v string) string {
 		l := strings.Split(vals, "\n")
 		l[i] = v
@@ -122,23 +164,30 @@ func fzSeeds() []struct {
 		{tfLock, tfLockVals},
 		{tfDigest, tfDigestVals},
 		{nil, ""},
-		{with(held, 1, fzAbsent), heldVals},                   // held-looking, no Schema
-		{held, replace(heldVals, 1, "locked-run/2")},          // a future layout
-		{with(held, 1, fzNULL), heldVals},                     // Schema of the wrong type
-		{with(held, 2, fzN), replace(heldVals, 2, "7")},       // Owner of the wrong type
-		{held, replace(heldVals, 2, "")},                      // Owner empty
-		{with(held, 2, fzNilValue), heldVals},                 // Owner nil
-		{held, replace(heldVals, 9, "9223372036854775807")},   // LeaseMs overflowing a Duration
-		{held, replace(heldVals, 9, "-30000")},                // negative lease
-		{held, replace(heldVals, 11, "18446744073709551616")}, // token past uint64
-		{held, replace(heldVals, 11, "-1")},                   // negative token
-		{held, replace(heldVals, 11, "1e3")},                  // token in exponent form
-		{held, replace(heldVals, 4, "99999999999")},           // pid out of range
-		{held, replace(heldVals, 7, "yesterday")},             // unreadable display time
-		{with(free, 0, fzAbsent), freeVals},                   // no key at all
-		{with(free, 0, fzN), replace(freeVals, 0, "5")},       // key of the wrong type
-		{free, replace(freeVals, 0, "")},                      // empty key
-		{with(free, 11, fzS), freeVals},                       // token as a string
+		{with(held, 1, fzAbsent), heldVals},                      // held-looking, no Schema
+		{held, replace(heldVals, 1, "locked-run/9")},             // a future layout
+		{with(held, 1, fzNULL), heldVals},                        // Schema of the wrong type
+		{with(held, 2, fzN), replace(heldVals, 2, "7")},          // Owner of the wrong type
+		{held, replace(heldVals, 2, "")},                         // Owner empty
+		{with(held, 2, fzNilValue), heldVals},                    // Owner nil
+		{held, replace(heldVals, 9, "9223372036854775807")},      // LeaseMs overflowing a Duration
+		{held, replace(heldVals, 9, "-30000")},                   // negative lease
+		{held, replace(heldVals, 11, "18446744073709551616")},    // token past uint64
+		{held, replace(heldVals, 11, "-1")},                      // negative token
+		{held, replace(heldVals, 11, "1e3")},                     // token in exponent form
+		{held, replace(heldVals, 4, "99999999999")},              // pid out of range
+		{held, replace(heldVals, 7, "yesterday")},                // unreadable display time
+		{with(free, 0, fzAbsent), freeVals},                      // no key at all
+		{with(free, 0, fzN), replace(freeVals, 0, "5")},          // key of the wrong type
+		{free, replace(freeVals, 0, "")},                         // empty key
+		{with(free, 11, fzS), freeVals},                          // token as a string
+		{v2(free, fzL, fzAbsent), freeVals + "\n\n\nw1"},         // a waiter in the line
+		{v2(free, fzAbsent, fzM), freeVals + "\n\n\n\nr1"},       // a shared holder
+		{v2(free, fzL, fzM), freeVals + "\n\n\nw1\nr1"},          // both
+		{v2(free, fzS, fzS), freeVals},                           // empty strings: size 0
+		{v2(held, fzL, fzAbsent), heldVals + "\n\n\nw1"},         // held, with a line
+		{v2(free, fzL, fzM), freeVals + "\n\n\nw1,w2,w3\nh2,h1"}, // longer line, two shared holders
+		{v2(free, fzL, fzM), freeVals + "\n\n\n,w2\n"},           // an empty owner in each
 	}
 }
 
@@ -153,8 +202,8 @@ func FuzzDecodeRecord(f *testing.F) {
 		item := fzItem(shape, vals)
 		rec, err := decodeRecord(item)
 
-		schema, schemaOK := item[attrSchema].(*types.AttributeValueMemberS)
-		ours := schemaOK && schema != nil && schema.Value == SchemaVersion
+		_, schemaOK := item[attrSchema].(*types.AttributeValueMemberS)
+		ours := fzOurs(item)
 		key, keyOK := item[attrKey].(*types.AttributeValueMemberS)
 		keyOK = keyOK && key != nil && key.Value != ""
 		_, schemaPresent := item[attrSchema]
@@ -178,11 +227,15 @@ func FuzzDecodeRecord(f *testing.F) {
 		if !keyOK || rec.Key != key.Value {
 			t.Errorf("Key %q, item's LockID %v", rec.Key, item[attrKey])
 		}
-		fzCheckString(t, item, attrOwner, rec.Owner)
-		fzCheckString(t, item, attrHost, rec.Host)
-		fzCheckString(t, item, attrUser, rec.User)
-		fzCheckString(t, item, attrCommand, rec.Command)
-		fzCheckString(t, item, attrRVN, rec.Version)
+		fzCheckHolders(t, item, rec)
+		if o, owner := item[attrOwner].(*types.AttributeValueMemberS); owner && o != nil || len(rec.Holders) == 0 {
+			// Otherwise the first shared holder speaks for the key.
+			fzCheckString(t, item, attrOwner, rec.Owner)
+			fzCheckString(t, item, attrHost, rec.Host)
+			fzCheckString(t, item, attrUser, rec.User)
+			fzCheckString(t, item, attrCommand, rec.Command)
+			fzCheckString(t, item, attrRVN, rec.Version)
+		}
 		if n, ok := item[attrToken].(*types.AttributeValueMemberN); ok {
 			if want, err := strconv.ParseUint(n.Value, 10, 64); err != nil || rec.Token != want {
 				t.Errorf("Token %d from FencingToken %q", rec.Token, n.Value)
@@ -204,6 +257,56 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
+// fzCheckHolders checks the holders and the line of a decoded record
+// against the item: the exclusive holder first, then one entry per shared
+// holder, the first of which speaks for the key when there is no exclusive
+// one; the line's owners in the item's order.
+func fzCheckHolders(t *testing.T, item map[string]types.AttributeValue, rec Record) {
+	t.Helper()
+	var want []string
+	if o, ok := item[attrOwner].(*types.AttributeValueMemberS); ok && o != nil {
+		want = append(want, o.Value)
+	}
+	exclusive := len(want)
+	if m, ok := item["SharedHolders"].(*types.AttributeValueMemberM); ok && m != nil {
+		for o := range m.Value {
+			want = append(want, o)
+		}
+	}
+	var got []string
+	for _, h := range rec.Holders {
+		got = append(got, h.Owner)
+	}
+	sort.Strings(want[exclusive:])
+	sorted := append([]string(nil), got...)
+	if len(sorted) >= exclusive {
+		sort.Strings(sorted[exclusive:])
+	}
+	if !slices.Equal(sorted, want) || (len(got) > 0 && got[0] != rec.Owner) {
+		t.Errorf("holders %q (owner %q), item has %q", got, rec.Owner, want)
+	}
+	if exclusive == 0 && len(got) > 0 && !rec.Shared {
+		t.Errorf("record of shared holders %q is not Shared", got)
+	}
+	var line []string
+	if l, ok := item["Line"].(*types.AttributeValueMemberL); ok && l != nil {
+		for _, e := range l.Value {
+			if m, ok := e.(*types.AttributeValueMemberM); ok && m != nil {
+				if o, ok := m.Value[attrOwner].(*types.AttributeValueMemberS); ok && o != nil {
+					line = append(line, o.Value)
+				}
+			}
+		}
+	}
+	var gotLine []string
+	for _, w := range rec.Line {
+		gotLine = append(gotLine, w.Owner)
+	}
+	if !slices.Equal(gotLine, line) {
+		t.Errorf("line %q, item has %q", gotLine, line)
+	}
+}
+
 // fzCheckString checks that a decoded string field is the item's string
 // attribute, or empty when the attribute is absent.
 func fzCheckString(t *testing.T, item map[string]types.AttributeValue, name, got string) {
@@ -218,11 +321,11 @@ func fzCheckString(t *testing.T, item map[string]types.AttributeValue, name, got
 }
 
 // FuzzAcquireOverItem puts an arbitrary item under the key and acquires it
-// with --no-wait through a table that evaluates the backend's conditions as
-// DynamoDB does. Whatever the item, Acquire returns after a few requests
-// (no busy loop), never modifies an item without Schema "locked-run/1", and
-// succeeds only where DynamoDB's condition lets it: on a key that is free by
-// the item's own attributes.
+// with --no-wait through a table that evaluates the backend's expressions as
+// DynamoDB does (the fake table's engine). Whatever the item, Acquire returns
+// after a few requests (no busy loop), never modifies an item without a
+// Schema of ours, and succeeds only on a key that is free by the item's own
+// attributes, or by a takeover of a holder of ours.
 func FuzzAcquireOverItem(f *testing.F) {
 	for _, s := range fzSeeds() {
 		f.Add(s.shape, s.vals)
@@ -257,7 +360,7 @@ func FuzzAcquireOverItem(f *testing.F) {
 		_, foreign := fzAcquireCond(before)
 		switch {
 		case err == nil:
-			if !fzFree(before) {
+			if !fzFree(before) && !(tbl.tookOver() && fzTakeable(before)) {
 				t.Errorf("Acquire succeeded over an item DynamoDB would not let it take: %s", fzString(before))
 			}
 			if rerr := lease.Release(context.Background()); rerr != nil {
@@ -289,6 +392,14 @@ type fzTable struct {
 	mu    sync.Mutex
 	item  map[string]types.AttributeValue
 	calls int
+	kinds []string // updateKind of every write that landed
+}
+
+// tookOver reports whether a takeover write landed.
+func (f *fzTable) tookOver() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Contains(f.kinds, "takeover")
 }
 
 func (f *fzTable) count() int {
@@ -322,53 +433,29 @@ func (f *fzTable) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...f
 	return &dynamodb.GetItemOutput{Item: fzClone(f.item)}, nil
 }
 
+// UpdateItem evaluates the backend's expressions as DynamoDB does, with
+// the fake table's engine (fake_dynamo_test.go).
 func (f *fzTable) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.call(); err != nil {
 		return nil, err
 	}
-	cond := ""
-	if in.ConditionExpression != nil {
-		cond = *in.ConditionExpression
+	key, err := keyString(in.Key)
+	if err != nil {
+		return nil, err
 	}
-	vals := in.ExpressionAttributeValues
-	var ok bool
-	switch {
-	case strings.HasPrefix(cond, "attribute_not_exists(#LockID)"): // acquire a free key
-		ok = fzFree(f.item)
-	case cond == "#Owner = :owner": // release
-		ok = fzEqualAV(f.item[attrOwner], vals[":owner"])
-	default:
-		return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: "fuzz table: unexpected condition " + cond}
+	var old map[string]types.AttributeValue
+	if s, ok := f.item[attrKey].(*types.AttributeValueMemberS); ok && s.Value == key {
+		old = f.item
 	}
-	if !ok {
-		return nil, &types.ConditionalCheckFailedException{Message: stringPtr("The conditional request failed"), Item: fzClone(f.item)}
+	item, out, err := fakeUpdateItem(old, key, in, true)
+	if err != nil {
+		return nil, err
 	}
-	if strings.HasPrefix(cond, "attribute_not_exists") {
-		// SET the holder's attributes, ADD 1 to the token.
-		var token uint64
-		if n, isN := f.item[attrToken].(*types.AttributeValueMemberN); isN {
-			t, err := strconv.ParseUint(n.Value, 10, 64)
-			if err != nil || t == ^uint64(0) {
-				return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: "fuzz table: token out of the test's range"}
-			}
-			token = t
-		} else if _, present := f.item[attrToken]; present {
-			return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: "An operand in the update expression has an incorrect data type"}
-		}
-		for ph, name := range map[string]string{":schema": attrSchema, ":owner": attrOwner, ":host": attrHost, ":pid": attrPID,
-			":user": attrUser, ":command": attrCommand, ":now": attrAcquired, ":lease": attrLease, ":rvn": attrRVN} {
-			f.item[name] = vals[ph]
-		}
-		f.item[attrHeartbeat] = vals[":now"]
-		f.item[attrToken] = &types.AttributeValueMemberN{Value: strconv.FormatUint(token+1, 10)}
-		return &dynamodb.UpdateItemOutput{Attributes: fzClone(f.item)}, nil
-	}
-	for _, name := range holderAttrs {
-		delete(f.item, name)
-	}
-	return &dynamodb.UpdateItemOutput{}, nil
+	f.item = item
+	f.kinds = append(f.kinds, updateKind(in))
+	return out, nil
 }
 
 func (f *fzTable) Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
@@ -383,22 +470,39 @@ func (f *fzTable) DescribeTable(context.Context, *dynamodb.DescribeTableInput, .
 	return nil, errors.New("fuzz table: DescribeTable not expected")
 }
 
-func stringPtr(s string) *string { return &s }
-
-// fzFree is DynamoDB's verdict on the acquiring write's condition,
-// "attribute_not_exists(#LockID) OR (#Schema = :schema AND
-// attribute_not_exists(#Owner))", for an existing item.
+// fzFree is the design's verdict on the exclusive acquiring write's
+// condition for an existing item: an item of ours (fzOurs) without an
+// Owner, and, in the layout v2, no shared holder and an empty line
+// ("attribute_not_exists(#X) OR size(#X) = :zero", DynamoDB's size: an
+// empty string has size 0 too).
 func fzFree(item map[string]types.AttributeValue) bool {
-	s, ok := item[attrSchema].(*types.AttributeValueMemberS)
+	if _, owner := item[attrOwner]; owner || !fzOurs(item) {
+		return false
+	}
+	return !fzV2 || fzEmpty(item, "SharedHolders") && fzEmpty(item, "Line")
+}
+
+// fzTakeable says whether a held item may be taken over by a --no-wait run
+// (after watching its holder for a lease): an item of ours with an Owner,
+// and, in the layout v2, an empty line.
+func fzTakeable(item map[string]types.AttributeValue) bool {
 	_, owner := item[attrOwner]
-	return ok && s.Value == SchemaVersion && !owner
+	return owner && fzOurs(item) && (!fzV2 || fzEmpty(item, "Line"))
+}
+
+func fzEmpty(item map[string]types.AttributeValue, name string) bool {
+	v, ok := item[name]
+	if !ok {
+		return true
+	}
+	n, ok := sizeAV(v)
+	return ok && n == 0
 }
 
 // fzAcquireCond reports whether the item is free by DynamoDB's reading and
-// whether it is foreign (no Schema "locked-run/1").
+// whether it is foreign (no Schema of ours).
 func fzAcquireCond(item map[string]types.AttributeValue) (free, foreign bool) {
-	s, ok := item[attrSchema].(*types.AttributeValueMemberS)
-	return fzFree(item), !ok || s.Value != SchemaVersion
+	return fzFree(item), !fzOurs(item)
 }
 
 // fzString shows an item with its values, for failure messages.
@@ -450,19 +554,8 @@ func fzEqual(a, b map[string]types.AttributeValue) bool {
 	return true
 }
 
-// fzEqualAV compares two scalar attribute values; others compare by
-// identity, which is what the fuzz table's copies keep.
-func fzEqualAV(a, b types.AttributeValue) bool {
-	switch x := a.(type) {
-	case *types.AttributeValueMemberS:
-		y, ok := b.(*types.AttributeValueMemberS)
-		return ok && x.Value == y.Value
-	case *types.AttributeValueMemberN:
-		y, ok := b.(*types.AttributeValueMemberN)
-		return ok && x.Value == y.Value
-	}
-	return a == b
-}
+// fzEqualAV compares two attribute values as DynamoDB's = does (deeply).
+func fzEqualAV(a, b types.AttributeValue) bool { return equalAV(a, b) }
 
 // FuzzValidateKey checks that ValidateKey accepts exactly the keys DynamoDB
 // accepts as a string partition key (1 to 2048 bytes of UTF-8), and that

@@ -89,6 +89,11 @@ type Waiter struct {
 
 	// Version changes at every refresh of the entry.
 	Version string
+
+	// Nonce is a random secret of the waiter, written when it joined: a
+	// holder that hands the key over to it proves it with the nonce.
+	// Never shown.
+	Nonce string
 }
 
 // Held reports whether the record names an owner.

@@ -60,6 +60,8 @@ var platformFiles = []struct {
 	{"./lock", "platform.go", allOS},
 	{"./lock", "clock_linux.go", []string{"linux"}},
 	{"./lock", "clock_darwin.go", []string{"darwin"}},
+	{"./lock", "doorbell_linux.go", []string{"linux"}},
+	{"./lock", "doorbell_other.go", []string{"darwin", "windows", "plan9", "freebsd"}},
 	{"./lock", "clock_other.go", []string{"windows", "plan9", "freebsd"}},
 	{"./lock", "localdir_linux.go", []string{"linux"}},
 	{"./lock", "localdir_other.go", []string{"darwin", "windows", "plan9", "freebsd"}},
