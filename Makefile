@@ -132,7 +132,8 @@ bench: deps
 
 # bench-paired prints the start-up and per-run figures only (BenchmarkPaired,
 # about a minute): each run paired with `flock f true`, CPU time, package
-# initialisation, start to first connection, holder and waiter RSS.
+# initialisation, start to first connection, the time to each milestone of
+# a run (timeline), holder and waiter RSS.
 # BENCH_BINARIES="name=path,..." adds other builds (an older commit's) to
 # compare under the same load.
 bench-paired: deps

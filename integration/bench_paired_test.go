@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"cmp"
 	"fmt"
 	"net"
@@ -32,7 +33,9 @@ import (
 // an older commit), so a before and an after are measured under the same
 // load. For each it prints, per scenario, the median wall-time ratio to
 // flock, the median CPU time (user+system, which load changes far less
-// than wall time); then the peak RSS of a holder and a waiter.
+// than wall time); then, for --local and -t, the median time from the
+// start to each of the run's milestones (timeline); then the peak RSS of a
+// holder and a waiter.
 //
 //	LOCKED_RUN_TEST_NORACE=1 go test -count=1 -run '^$' -bench Paired -benchtime 1x ./integration
 func BenchmarkPaired(b *testing.B) {
@@ -86,10 +89,10 @@ func BenchmarkPaired(b *testing.B) {
 	// Binaries are interleaved pair by pair, so that a before and an after
 	// see the same load and the same DynamoDB Local warmth.
 	for _, sc := range scenarios {
-		for _, bin := range bins {
+		for j, bin := range bins {
 			for range warm {
 				measure(b, os.Environ(), "flock", flockArgs...)
-				measure(b, sc.env, bin.path, sc.args...)
+				measure(b, sc.env, bin.path, keyOf(sc.args, j)...)
 			}
 		}
 		ratios := make([][]float64, len(bins))
@@ -100,9 +103,9 @@ func BenchmarkPaired(b *testing.B) {
 				var f, l run
 				if (i+j)%2 == 0 {
 					f = measure(b, os.Environ(), "flock", flockArgs...)
-					l = measure(b, sc.env, bin.path, sc.args...)
+					l = measure(b, sc.env, bin.path, keyOf(sc.args, j)...)
 				} else {
-					l = measure(b, sc.env, bin.path, sc.args...)
+					l = measure(b, sc.env, bin.path, keyOf(sc.args, j)...)
 					f = measure(b, os.Environ(), "flock", flockArgs...)
 				}
 				ratios[j] = append(ratios[j], float64(l.wall)/float64(f.wall))
@@ -118,9 +121,84 @@ func BenchmarkPaired(b *testing.B) {
 			b.ReportMetric(median(ratios[j]), strings.ReplaceAll(bin.name+" "+sc.name, " ", "_")+"/flock")
 		}
 	}
+	for _, sc := range scenarios[1:3] {
+		timeline(b, bins, sc.name, sc.env, sc.args)
+	}
 	for _, bin := range bins {
 		holdWaitRSS(b, bin.name, bin.path, denv, table)
 	}
+}
+
+// timeline prints where the time of a run goes: each binary runs args
+// with --log-level debug, 50 times after 3 warm-ups, interleaved with the
+// others; each line it writes to stderr is time-stamped as it arrives, and
+// the figure is the median time from the start to each of the run's
+// milestones, and to its exit (wait4).
+func timeline(b *testing.B, bins []binary, name string, env, args []string) {
+	b.Helper()
+	milestones := []string{"acquiring lock", "acquired lock", "started command", "command exited", "released lock"}
+	const warm, runs = 3, 50
+	at := make([]map[string][]float64, len(bins))
+	for j := range bins {
+		at[j] = map[string][]float64{}
+	}
+	for i := range warm + runs {
+		for j, bin := range bins {
+			cmd := exec.Command(bin.path, append([]string{"--log-level", "debug"}, keyOf(args, j)...)...)
+			cmd.Env = env
+			pr, err := cmd.StderrPipe()
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			seen := map[string]float64{}
+			sc := bufio.NewScanner(pr)
+			for sc.Scan() {
+				d := ms(time.Since(start))
+				for _, m := range milestones {
+					if _, ok := seen[m]; !ok && strings.Contains(sc.Text(), "locked-run: "+m+":") {
+						seen[m] = d
+					}
+				}
+			}
+			if err := cmd.Wait(); err != nil {
+				b.Fatalf("%s %v: %v", bin.path, args, err)
+			}
+			seen["exit"] = ms(time.Since(start))
+			if i >= warm {
+				for m, d := range seen {
+					at[j][m] = append(at[j][m], d)
+				}
+			}
+		}
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	for j, bin := range bins {
+		var parts []string
+		for _, m := range append(milestones, "exit") {
+			if len(at[j][m]) > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.2f", m, median(at[j][m])))
+			}
+		}
+		benchFigure(b, "timeline %-10s %-18s ms from the start (median of %d): %s; load %s",
+			bin.name, "`"+name+"`:", runs, strings.Join(parts, ", "), strings.Fields(string(load))[0])
+	}
+}
+
+// keyOf returns args with the key ("-k paired") made the j-th binary's
+// own: builds of different item layouts (an older commit's) cannot share a
+// key, and none of them should wait for another's.
+func keyOf(args []string, j int) []string {
+	out := slices.Clone(args)
+	for i := range out {
+		if i > 0 && out[i-1] == "-k" {
+			out[i] = fmt.Sprintf("%s-%d", out[i], j)
+		}
+	}
+	return out
 }
 
 // holdWaitRSS prints the peak RSS (VmHWM) of a DynamoDB holder and of a

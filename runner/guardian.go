@@ -3,14 +3,19 @@
 package runner
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/locked-run/locked-run/internal/proctree"
 )
@@ -50,18 +55,19 @@ const (
 // guardian is locked-run's side of it.
 type guardian struct {
 	pid int
-	ctl *os.File // commands to the guardian; its end of file is our death
+	// ctl carries commands to the guardian (a socket); its end of file is
+	// our death. Closed once the guardian is reaped.
+	ctl *os.File
 
 	mu    sync.Mutex
 	ready bool          // the guardian catches signals now
 	gone  bool          // it has exited
 	heard []heardSignal // what it reported, oldest first
 
+	log      hclog.Logger   // set by adopt; nil until then
 	deathSig syscall.Signal // the signal that killed it, if one did
 	deathAt  time.Time
 	wake     chan struct{} // closed and replaced whenever something changes
-
-	exited chan struct{} // closed once the guardian has been reaped
 }
 
 type heardSignal struct {
@@ -69,27 +75,26 @@ type heardSignal struct {
 	at  time.Time
 }
 
-// startGuardian starts the guardian of the tree marked by marker. It is
-// started before the child, so that the guardian is there for every signal
-// the child can get; setChild then tells it the child's pid. The returned
-// guardian is reaped by a goroutine that ends when the guardian exits,
-// which close makes it do.
-func startGuardian(marker string, hold []*os.File, log hclog.Logger) (*guardian, error) {
+// startGuardian starts a guardian. It knows no tree yet: adopt tells it
+// the marker and the files to hold, before the child is started, and
+// setChild the child's pid. The returned guardian is reaped by a goroutine
+// that ends when the guardian exits, which close makes it do.
+func startGuardian() (*guardian, error) {
 	exe, err := selfExe()
 	if err != nil {
 		return nil, err
 	}
-	ctlR, ctlW, err := os.Pipe()
+	ctl, ctlR, err := socketPair()
 	if err != nil {
 		return nil, err
 	}
 	repR, repW, err := os.Pipe()
 	if err != nil {
 		ctlR.Close()
-		ctlW.Close()
+		ctl.Close()
 		return nil, err
 	}
-	env := []string{proctree.Env + "=" + marker, "GORACE=atexit_sleep_ms=0"}
+	env := []string{proctree.Env + "=", "GORACE=atexit_sleep_ms=0"}
 	cmd := &exec.Cmd{
 		Path: exe,
 		// A name that `pkill -f locked-run` does not match: a signal sent
@@ -97,21 +102,19 @@ func startGuardian(marker string, hold []*os.File, log hclog.Logger) (*guardian,
 		// sent to the whole job and never reach the child.
 		Args: []string{"lockedrun-guardian", "guard"},
 		Env:  env,
-		// The guardian reads 3 and 4; the files to hold come after and
-		// stay open, unread, for as long as it lives.
-		ExtraFiles: append([]*os.File{ctlR, repW}, hold...),
+		// The guardian reads 3 and writes 4.
+		ExtraFiles: []*os.File{ctlR, repW},
 	}
 	err = startDeferring(cmd, proctree.Deferred)
 	ctlR.Close()
 	repW.Close()
 	if err != nil {
-		ctlW.Close()
+		ctl.Close()
 		repR.Close()
 		return nil, err
 	}
-	g := &guardian{pid: cmd.Process.Pid, ctl: ctlW, wake: make(chan struct{}), exited: make(chan struct{})}
+	g := &guardian{pid: cmd.Process.Pid, ctl: ctl, wake: make(chan struct{})}
 	go func() {
-		defer close(g.exited)
 		buf := make([]byte, 64)
 		for {
 			n, err := repR.Read(buf)
@@ -131,6 +134,7 @@ func startGuardian(marker string, hold []*os.File, log hclog.Logger) (*guardian,
 		}
 		repR.Close()
 		err := cmd.Wait()
+		g.ctl.Close()
 		g.mu.Lock()
 		// A signal sent to the group before the guardian could catch it
 		// killed it: that, too, says the group got it.
@@ -142,12 +146,125 @@ func startGuardian(marker string, hold []*os.File, log hclog.Logger) (*guardian,
 		}
 		g.gone = true
 		g.broadcast()
+		log := g.log
 		g.mu.Unlock()
-		if err != nil {
+		if err != nil && log != nil {
 			log.Debug("guardian exited", "pid", g.pid, "error", err)
 		}
 	}()
 	return g, nil
+}
+
+// socketPair returns the two ends of a Unix stream socket, close-on-exec:
+// ours, and the guardian's. A socket rather than a pipe, so that the files
+// to hold can be passed along (SCM_RIGHTS) to a guardian already running.
+func socketPair() (ours, theirs *os.File, err error) {
+	syscall.ForkLock.RLock()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "guardian control"), os.NewFile(uintptr(fds[1]), "guardian control"), nil
+}
+
+// adopt makes g the guardian of the tree marked by marker, holding hold,
+// logging to log, and forgets what it heard so far: a signal from before the child existed
+// says nothing about what the child got. Once it returns, the guardian
+// holds the files, whether or not it has read them yet: a descriptor in
+// flight on a socket stays open until its reader takes it or closes the
+// socket, and the guardian reads everything before acting on our death.
+func (g *guardian) adopt(marker string, hold []*os.File, log hclog.Logger) error {
+	g.mu.Lock()
+	g.log = log
+	g.heard = nil
+	gone := g.gone
+	g.mu.Unlock()
+	if gone {
+		return errors.New("the guardian has exited")
+	}
+	msg := "M " + marker + "\n"
+	var rights []byte
+	if len(hold) > 0 {
+		fds := make([]int, len(hold))
+		for i, f := range hold {
+			fds[i] = int(f.Fd())
+		}
+		rights = unix.UnixRights(fds...)
+	}
+	rc, err := g.ctl.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("guardian: %w", err)
+	}
+	var sendErr error
+	// Through RawConn, so that the descriptor cannot be closed (the
+	// guardian reaped meanwhile) and reused while we send on it.
+	err = rc.Write(func(fd uintptr) bool {
+		for {
+			sendErr = unix.Sendmsg(int(fd), []byte(msg), rights, nil, 0)
+			if !errors.Is(sendErr, unix.EINTR) {
+				return true
+			}
+		}
+	})
+	if err == nil {
+		err = sendErr
+	}
+	if err != nil {
+		return fmt.Errorf("guardian: %w", err)
+	}
+	if dying(g.pid) {
+		// Killed before we wrote (a signal to the group while the lock was
+		// awaited, the OOM killer): its end of the socket may not be
+		// closed yet, but it will not read what we wrote.
+		return errors.New("guardian: it is exiting")
+	}
+	return nil
+}
+
+// A Guardian is a guardian started ahead of the child, so that its start
+// (a whole start of this program, some milliseconds of CPU) overlaps with
+// what the caller does before the child can run, waiting for a lock above
+// all. Start takes it over (Config.Guardian); one Start did not take over
+// is ended by Close. It knows nothing of the tree until Start tells it, so
+// it can be started before the lock is held.
+type Guardian struct {
+	done  chan struct{} // closed once g and err are set
+	g     *guardian
+	err   error
+	taken atomic.Bool
+}
+
+// StartGuardian starts a guardian in the background and returns at once.
+// It logs, once taken over, to Start's Config.Logger.
+func StartGuardian() *Guardian {
+	pg := &Guardian{done: make(chan struct{})}
+	go func() {
+		defer close(pg.done)
+		pg.g, pg.err = startGuardian()
+	}()
+	return pg
+}
+
+// take waits for the guardian's start and hands it over, once.
+func (pg *Guardian) take() (*guardian, error) {
+	if pg == nil || !pg.taken.CompareAndSwap(false, true) {
+		return nil, errors.New("no guardian started ahead")
+	}
+	<-pg.done
+	return pg.g, pg.err
+}
+
+// Close ends the guardian unless Start took it over. Safe to call more than
+// once, and on nil.
+func (pg *Guardian) Close() {
+	if g, err := pg.take(); err == nil {
+		g.close()
+	}
 }
 
 // broadcast wakes everyone waiting for news. Called with mu held.
@@ -229,16 +346,14 @@ func (g *guardian) watch() {
 	g.ctl.WriteString("W\n") //nolint:errcheck // a dead guardian cannot watch anyway
 }
 
-// close ends the guardian, once the tree is gone, and reaps it: SIGKILL
-// is immediate whatever the guardian is doing (it may still be starting),
-// and the guardian holds nothing that needs cleaning up.
+// close ends the guardian, once the tree is gone: SIGKILL is immediate
+// whatever the guardian is doing (it may still be starting), and the
+// guardian holds nothing that needs cleaning up. It does not wait for the
+// guardian to be reaped (its goroutine does that); the control socket stays
+// open until then, so the guardian can never take our end of it for our
+// death and act on a tree whose pids may be reused by then.
 func (g *guardian) close() {
 	syscall.Kill(g.pid, syscall.SIGKILL) //nolint:errcheck // it may have died already
-	g.ctl.Close()
-	select {
-	case <-g.exited:
-	case <-time.After(time.Second):
-	}
 }
 
 // processStatus returns the wait status of cmd after Wait, if Wait got one.

@@ -47,6 +47,19 @@ func children(pid int) []int {
 	return out
 }
 
+// ownChildren returns this process's children (macOS has no threads'
+// children lists to pick from).
+func ownChildren(int) []int { return children(os.Getpid()) }
+
+// dying reports whether pid has exited (or is a zombie).
+func dying(pid int) bool {
+	st := proctree.State(pid)
+	return st == 0 || st == 'Z'
+}
+
+// threadID is zero on macOS, where ownChildren needs no thread.
+func threadID() int { return 0 }
+
 // selfExe is how the guardian is started: this program's path as the
 // kernel gave it at exec (os.Executable). Unlike Linux's /proc/self/exe it
 // names the file, so a binary replaced during the run starts the new one

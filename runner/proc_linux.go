@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"syscall"
 	"unsafe"
@@ -87,6 +88,75 @@ func children(pid int) []int {
 	}
 	return out
 }
+
+// ownChildren returns this process's children that can belong to the
+// tree: those of forker, the thread that forked the child (run keeps it
+// locked to its goroutine), and those of the main thread, to which the
+// kernel re-parents the tree's orphans (our first living thread, and the
+// Go runtime never ends the main one) and the children of threads that
+// ended. A child is listed under the thread that forked it, so children
+// other threads forked since (the guardian, a helper a library started)
+// may be missing: none of them is ever the tree's. Two reads, where
+// children(os.Getpid()) reads one file per thread, which on a short run was
+// the runner's largest cost.
+func ownChildren(forker int) []int {
+	self := os.Getpid()
+	out := threadChildren(self, self)
+	if forker != 0 && forker != self {
+		for _, c := range threadChildren(self, forker) {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// threadChildren returns the children that thread tid of process pid
+// forked or adopted.
+func threadChildren(pid, tid int) []int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/children")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, f := range bytes.Fields(b) {
+		if c, err := strconv.Atoi(string(f)); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// pfExiting is the kernel's PF_EXITING task flag (include/linux/sched.h),
+// set as a process starts to exit.
+const pfExiting = 0x4
+
+// dying reports whether pid has exited or is exiting: killed, it may keep
+// its descriptors open for a moment longer, so a write to it can still
+// succeed, but it will never read again.
+func dying(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	// "pid (comm) state ppid pgrp session tty_nr tpgid flags ..."; comm
+	// may hold spaces and parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return true
+	}
+	f := bytes.Fields(stat[i+1:])
+	if len(f) < 7 || f[0][0] == 'Z' || f[0][0] == 'X' || f[0][0] == 'x' {
+		return true
+	}
+	flags, err := strconv.ParseUint(string(f[6]), 10, 64)
+	return err != nil || flags&pfExiting != 0
+}
+
+// threadID returns the calling thread's id; the caller has locked its
+// goroutine to the thread.
+func threadID() int { return unix.Gettid() }
 
 // selfExe is how the guardian is started: this very program, even if its
 // file was replaced or removed since.

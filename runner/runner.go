@@ -78,6 +78,13 @@ type Config struct {
 	// the kernel at once while the guardian is still killing the tree.
 	// Closing or unlocking them is the caller's business.
 	Hold []*os.File
+
+	// Guardian, if not nil, is a guardian started ahead (StartGuardian),
+	// which Start takes over instead of starting one itself. Nil, or one
+	// that has exited meanwhile, means Start starts its own before the
+	// child, as always: the child never runs without a guardian that
+	// could be started.
+	Guardian *Guardian
 }
 
 // Result says how the child ended.
@@ -110,6 +117,8 @@ type Process struct {
 	mayCont   func() bool // Config.MayContinue
 	marker    string
 	hold      []*os.File // Config.Hold, for the guardian
+	ahead     *Guardian  // Config.Guardian
+	forker    int        // the thread that forks the child and waits for it (ownChildren)
 
 	mu sync.Mutex
 	// exited is set once the child has exited (it may be an unreaped
@@ -178,6 +187,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		mayCont:       cfg.MayContinue,
 		marker:        cfg.Marker,
 		hold:          cfg.Hold,
+		ahead:         cfg.Guardian,
 		done:          make(chan struct{}),
 		born:          time.Now(),
 		lastChildTSTP: -1,
@@ -323,11 +333,24 @@ func (p *Process) guardianPid() int {
 	return 0
 }
 
-// startGuardian starts the guardian.
+// startGuardian gives the tree its guardian, before the child starts: the
+// one started ahead, if it is still there, else a new one.
 func (p *Process) startGuardian() {
 	p.gmu.Lock()
 	defer p.gmu.Unlock()
-	g, err := startGuardian(p.marker, p.hold, p.log)
+	if g, err := p.ahead.take(); err == nil {
+		if err := g.adopt(p.marker, p.hold, p.log); err == nil {
+			p.guard = g
+			return
+		}
+		g.close()
+	}
+	g, err := startGuardian()
+	if err == nil {
+		if err = g.adopt(p.marker, p.hold, p.log); err != nil {
+			g.close()
+		}
+	}
 	if err != nil {
 		p.log.Warn("could not start the guardian; if locked-run is killed, the command's background processes may outlive it", "error", err)
 		return
@@ -358,6 +381,7 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
+	p.forker = threadID()
 	p.startGuardian()
 	path := cmd.Path
 	cmd, err := startLikeExecvp(cmd)
@@ -370,12 +394,14 @@ func (p *Process) run(ctx context.Context, cmd *exec.Cmd, started chan<- error) 
 	if g := p.guardian(); g != nil {
 		g.setChild(p.pid)
 	}
-	if !slices.Contains(children(os.Getpid()), p.pid) {
+	started <- nil
+	// After the caller goes on: the child stays our child, a zombie at
+	// worst, until cmd.Wait below.
+	if !slices.Contains(ownChildren(p.forker), p.pid) {
 		// Without /proc (or with another PID namespace's) the tree
 		// cannot be found: say so rather than let it pass unseen.
 		p.log.Warn("cannot see the command's processes (is /proc mounted, for this PID namespace?): what it leaves running is not stopped and may outlive the lock", "pid", p.pid)
 	}
-	started <- nil
 
 	pid1 := os.Getpid() == 1
 	reaperDone := make(chan struct{})

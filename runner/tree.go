@@ -5,7 +5,6 @@ package runner
 import (
 	"errors"
 	"maps"
-	"os"
 	"syscall"
 	"time"
 
@@ -61,7 +60,7 @@ func (p *Process) treeGone() bool {
 // cmd.Wait.
 func (p *Process) reapOrphans(all bool) {
 	gpid := p.guardianPid()
-	for _, c := range children(os.Getpid()) {
+	for _, c := range ownChildren(p.forker) {
 		if c == p.pid || c == gpid {
 			continue
 		}

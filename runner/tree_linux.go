@@ -1,10 +1,6 @@
 package runner
 
-import (
-	"os"
-
-	"github.com/locked-run/locked-run/internal/proctree"
-)
+import "github.com/locked-run/locked-run/internal/proctree"
 
 // Finding the tree on Linux: this process is a subreaper, so a descendant
 // whose parent exits (a background job of a script that ended, a daemon
@@ -24,7 +20,6 @@ type treeState struct{}
 func (p *Process) members() []int {
 	p.treeMu.Lock()
 	defer p.treeMu.Unlock()
-	self := os.Getpid()
 	var out []int
 	p.visited = map[int]bool{}
 	var walk func(pid int)
@@ -38,7 +33,7 @@ func (p *Process) members() []int {
 			walk(c)
 		}
 	}
-	for _, c := range children(self) {
+	for _, c := range ownChildren(p.forker) {
 		if c != p.guardianPid() {
 			// Every child counts for treeGone, member or not: a zombie's
 			// environment is empty, so a member that died before it was

@@ -223,11 +223,17 @@ func runMain(c *cli.Context, child []string) error {
 	if !o.backend.local {
 		env = append(env, "LOCKED_RUN_TABLE="+o.backend.table)
 	}
+	// The runner's guardian, a second start of this program, was started
+	// with the run (runWith), beside the option checks, the AWS
+	// configuration and the wait for the lock, rather than after them; it
+	// learns the tree only now. Without one, Start starts its own.
+	guardian, _ := c.App.Metadata[metaGuardian].(*runner.Guardian)
 	cfg := runner.Config{
 		Args: child, Env: env, KillAfter: o.timing.KillAfter, Logger: logger.Named("runner"),
 		// The owner id is unique to this run: what carries it in its
 		// environment belongs to this run's tree.
-		Marker: "LOCKED_RUN_OWNER=" + lease.Owner(),
+		Marker:   "LOCKED_RUN_OWNER=" + lease.Owner(),
+		Guardian: guardian,
 	}
 	if fs := lease.Files(); fs != nil {
 		// A host-local lock is freed by the kernel the moment this process

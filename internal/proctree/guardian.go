@@ -3,7 +3,8 @@
 package proctree
 
 import (
-	"bufio"
+	"bytes"
+	"errors"
 	"os"
 	"os/signal"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Deferred are blocked in the guardian from its first instruction
@@ -28,11 +31,17 @@ var Deferred = []syscall.Signal{syscall.SIGTSTP, syscall.SIGUSR1, syscall.SIGUSR
 // readDeferred).
 var caught = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
 
-// guardianMain is the guardian's program: marker names the tree.
+// guardianMain is the guardian's program: marker names the tree, until a
+// command on the control socket names it.
+//
+// The control socket (fd 3) carries one command a line: "M marker" (the
+// tree's marker), "C pid" (the child's pid), "W" (watch for the child
+// being continued while locked-run is stopped). Files sent with a line
+// (SCM_RIGHTS) are held, unread, for as long as the guardian lives. Its end
+// of file is locked-run's death.
 func guardianMain(marker string) int {
 	child := 0
 	owner := os.Getppid()
-	ctl := os.NewFile(3, "control")
 	rep := os.NewFile(4, "reports")
 	var repMu sync.Mutex
 	report := func(sig syscall.Signal) {
@@ -60,15 +69,11 @@ func guardianMain(marker string) int {
 			report(s.(syscall.Signal))
 		}
 	}()
-	in := bufio.NewReader(ctl)
 	var watchStop chan struct{}
-	for {
-		line, err := in.ReadString('\n')
-		if err != nil {
-			break
-		}
-		cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+	readControl(3, func(cmd, arg string) {
 		switch cmd {
+		case "M":
+			marker = arg
 		case "C":
 			child, _ = strconv.Atoi(arg)
 		case "W":
@@ -78,10 +83,59 @@ func guardianMain(marker string) int {
 			watchStop = make(chan struct{})
 			go watchStopped(owner, child, watchStop)
 		}
-	}
+	})
 	// The owner died without saying it was done.
 	killMarked(marker, child)
 	return 0
+}
+
+// readControl reads commands from the control socket fd until its end of
+// file, calling do for each line, and keeps every file descriptor that comes
+// with them open.
+func readControl(fd int, do func(cmd, arg string)) {
+	buf := make([]byte, 512)
+	oob := make([]byte, unix.CmsgSpace(4*16))
+	var line []byte
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if oobn > 0 {
+			// The descriptors are now ours; holding them is the point.
+			holdRights(oob[:oobn])
+		}
+		if err != nil || n == 0 {
+			return
+		}
+		line = append(line, buf[:n]...)
+		for {
+			i := bytes.IndexByte(line, '\n')
+			if i < 0 {
+				break
+			}
+			cmd, arg, _ := strings.Cut(strings.TrimSpace(string(line[:i])), " ")
+			line = line[i+1:]
+			do(cmd, arg)
+		}
+	}
+}
+
+// held are the descriptors received on the control socket; kept reachable
+// so nothing ever closes them.
+var held []int
+
+// holdRights keeps the descriptors of the SCM_RIGHTS messages in oob.
+func holdRights(oob []byte) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		if fds, err := unix.ParseUnixRights(&m); err == nil {
+			held = append(held, fds...)
+		}
+	}
 }
 
 // watchPoll is how often a watch looks at the owner and the child: a

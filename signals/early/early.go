@@ -6,6 +6,8 @@
 // that package's, before most of the standard library's and all of the AWS
 // SDK's initialisation. Until then a SIGQUIT is answered by the Go runtime's
 // goroutine dump, and SIGINT or SIGTERM by dying without a trace in the log.
+// SIGQUIT is caught in the init itself; the others from a goroutine it
+// starts, while the rest of the program initialises.
 //
 // What it catches is handed over to signals.RelayFrom (see Caught), which
 // goes on relaying from the same channel, so no signal is lost or seen twice
@@ -45,23 +47,41 @@ var (
 	mu   sync.Mutex
 	ch   chan os.Signal
 	pipe = make(chan os.Signal, 1)
+	// enabled is closed once every signal is caught (see init).
+	enabled = make(chan struct{})
 )
 
 func init() {
 	if _, guardian := os.LookupEnv(guardianEnv); guardian {
+		close(enabled)
 		return
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	ch = make(chan os.Signal, queue)
-	for _, s := range Signals {
-		// One ignored when the program started stays ignored (Go keeps
-		// such an ignore for SIGHUP and SIGINT), so the child inherits it.
-		if !signal.Ignored(s) {
-			signal.Notify(ch, s)
+	// SIGQUIT here, before any other package's init: until it is caught,
+	// the runtime answers it with a goroutine dump.
+	notify(syscall.SIGQUIT)
+	// The others on a goroutine of their own, beside the rest of the
+	// program's initialisation: each is a round trip to the runtime's
+	// signal thread, together about 0.3 ms that the start-up waited
+	// for. Until one is caught it acts as it would on any program just
+	// started (a SIGINT kills us before any work was done; nothing is
+	// held yet).
+	go func() {
+		defer close(enabled)
+		for _, s := range Signals[1:] {
+			notify(s)
 		}
+		signal.Notify(pipe, syscall.SIGPIPE)
+	}()
+}
+
+// notify catches s into ch, unless it was ignored when the program started:
+// such an ignore stays (Go keeps one for SIGHUP and SIGINT), so the child
+// inherits it.
+func notify(s os.Signal) {
+	if !signal.Ignored(s) {
+		signal.Notify(ch, s)
 	}
-	signal.Notify(pipe, syscall.SIGPIPE)
 }
 
 // Caught returns the channel the signals have been caught into since the
@@ -69,6 +89,7 @@ func init() {
 // relays from the channel from now on. It returns a nil channel in the
 // guardian, or when called a second time.
 func Caught() (c <-chan os.Signal, release func()) {
+	<-enabled
 	mu.Lock()
 	defer mu.Unlock()
 	if ch == nil {
@@ -83,4 +104,7 @@ func Caught() (c <-chan os.Signal, release func()) {
 // kills the program by SIGPIPE again, silently, as it does any Unix filter.
 // A command whose job is to print (status, list) calls it, so that
 // `locked-run status | grep -q held` ends quietly when grep has seen enough.
-func DefaultPipe() { signal.Reset(syscall.SIGPIPE) }
+func DefaultPipe() {
+	<-enabled
+	signal.Reset(syscall.SIGPIPE)
+}
