@@ -60,6 +60,10 @@ type Dynamo struct {
 	// jitter spreads polls; tests replace it to make polls exact.
 	jitter func(time.Duration) time.Duration
 
+	// noDoorbell turns the same-host doorbell off (tests measuring what
+	// a waiter on another host sees).
+	noDoorbell bool
+
 	// reached is set once any request got an answer from the server: from
 	// then on, a connection failure is an outage to ride out, not a wrong
 	// endpoint to report.

@@ -360,7 +360,7 @@ func (a *acquisition) step(ctx context.Context, act action) (map[string]types.At
 		a.sent[rvn] = now
 	case actJoin:
 		a.joined, a.entryRVN = true, rvn
-		if a.bell == nil {
+		if a.bell == nil && !a.d.noDoorbell {
 			a.bell = openDoorbell(a.owner)
 		}
 	}

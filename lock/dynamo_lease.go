@@ -275,7 +275,7 @@ func (r *renewer) release(ctx context.Context) error {
 			return fmt.Errorf("release %q: %w", r.key, err)
 		case res.removed, res.ambiguous && !res.other.holds(r.owner):
 			r.log.Debug("released", "token", r.lease.Token())
-			ringNext(res.after)
+			r.ringNext(res.after)
 			return nil
 		default:
 			return fmt.Errorf("release %q: %w: this shared hold was already removed", r.key, ErrLost)
@@ -296,7 +296,7 @@ func (r *renewer) release(ctx context.Context) error {
 		return fmt.Errorf("release %q: %w", r.key, err)
 	case res.removed:
 		r.log.Debug("released", "token", r.lease.Token())
-		ringNext(res.after)
+		r.ringNext(res.after)
 		return nil
 	case res.ambiguous && (other.Token > r.lease.Token() || !other.Held() && other.Token == r.lease.Token()):
 		// Free, or taken with a greater token, after an attempt whose
@@ -317,8 +317,8 @@ func (r *renewer) release(ctx context.Context) error {
 // ringNext wakes, on this host, the waiters at the front of the line of
 // item that could take the key now: the head, and the shared waiters right
 // behind a shared head.
-func ringNext(item map[string]types.AttributeValue) {
-	if len(item) == 0 {
+func (r *renewer) ringNext(item map[string]types.AttributeValue) {
+	if len(item) == 0 || r.d.noDoorbell {
 		return
 	}
 	rec, err := decodeRecord(item)
@@ -408,7 +408,9 @@ func (r *renewer) handOver(ctx context.Context) (bool, error) {
 		}
 		head := old.Line[0]
 		r.log.Debug("released, handing the key over", "token", r.lease.Token(), "to", head.Owner)
-		ringTransfer(head.Owner, handover{nonce: head.Nonce, rvn: rvn, token: old.Token + 1, more: exclusiveHead(old.Line[1:])})
+		if !r.d.noDoorbell {
+			ringTransfer(head.Owner, handover{nonce: head.Nonce, rvn: rvn, token: old.Token + 1, more: exclusiveHead(old.Line[1:])})
+		}
 		return true, nil
 	case errors.As(err, &ccf) && ccf.ItemKnown:
 		now, derr := decodeRecord(ccf.Item)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -549,5 +550,54 @@ func TestDynamoLocalLeaveAfterHandover(t *testing.T) {
 	}
 	if rec := e.status(t, "gone"); rec.Held() || rec.Token != 7 {
 		t.Fatalf("after leaving: %+v; want the handed-over hold removed, token kept", rec)
+	}
+}
+
+// TestDynamoLocalHeadPoll: without the doorbell (a waiter on another
+// host), the head of the line learns of a release at its next read:
+// about half a poll later at the median with the default poll.
+func TestDynamoLocalHeadPoll(t *testing.T) {
+	e := newITEnv(t)
+	timing := itTiming
+	timing.Poll = DefaultPoll
+	mk := func(host string) *Dynamo {
+		d, err := NewDynamo(DynamoConfig{Client: e.client(nil), Table: e.table, Timing: timing, Identity: Identity{Host: host, PID: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.noDoorbell = true
+		return d
+	}
+	const rounds = 9
+	var gaps []time.Duration
+	holder := itAcquire(t, mk("holder"), "poll")
+	for i := range rounds {
+		got := make(chan *Lease, 1)
+		go func() {
+			l, err := mk(fmt.Sprintf("w%d", i)).Acquire(context.Background(), "poll", AcquireOptions{})
+			if err != nil {
+				t.Error(err)
+			}
+			got <- l
+		}()
+		waitFor(t, 10*time.Second, "waiter in line", func() bool { return len(e.status(t, "poll").Line) == 1 })
+		time.Sleep(time.Duration(i) * 37 * time.Millisecond) // release at varied phases of its poll
+		released := time.Now()
+		if err := release(t, holder); err != nil {
+			t.Fatal(err)
+		}
+		holder = <-got
+		if holder == nil {
+			t.FailNow()
+		}
+		gaps = append(gaps, time.Since(released))
+	}
+	_ = release(t, holder)
+	slices.Sort(gaps)
+	median := gaps[rounds/2]
+	t.Logf("head acquired after a release, no doorbell, poll %s: median %s (min %s, max %s)", timing.Poll,
+		median.Round(time.Millisecond), gaps[0].Round(time.Millisecond), gaps[rounds-1].Round(time.Millisecond))
+	if median > 3*timing.Poll {
+		t.Errorf("median %s after a release, want about half a poll (%s)", median, timing.Poll/2)
 	}
 }
