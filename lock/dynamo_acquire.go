@@ -67,6 +67,13 @@ type acquisition struct {
 	// showed this call not holding the key: a hold handed over to it was
 	// written after that, so its lease is counted from then.
 	lastWaiting time.Time
+	// lastToken is the greatest fencing token in those answers: a hold
+	// handed over to us has a greater one, so a handover told with a
+	// token no greater is stale (that hold ended) and is not believed.
+	lastToken uint64
+	// handed maps the RVN of each hold handed over to us to the moment
+	// its lease counts from: lastWaiting when we first learned of it.
+	handed map[string]time.Time
 	// headExcl tells the lease, when won, whether an exclusive waiter
 	// stood at the head of the line (its release then hands it over).
 	headExcl bool
@@ -143,6 +150,7 @@ func newAcquisition(d *Dynamo, key string, opts AcquireOptions) *acquisition {
 		owner:   NewOwnerID(d.id),
 		start:   d.clock.Now(),
 		sent:    make(map[string]time.Time),
+		handed:  make(map[string]time.Time),
 		watched: make(map[string]*sighting),
 		log:     d.log.With("key", key),
 		shared:  opts.IsShared(),
@@ -285,10 +293,11 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			if _, ours := a.sent[nv.mine.Version]; ours {
 				// A write whose answer was lost did land.
 				a.unknown--
-			} else {
+			} else if _, known := a.handed[nv.mine.Version]; !known {
 				// Handed over by the holder before, written after our
-				// last look that showed us waiting.
-				a.sent[nv.mine.Version] = a.lastWaiting
+				// last look that showed us waiting (and only the first
+				// sighting says so: later looks came after the write).
+				a.handed[nv.mine.Version] = a.lastWaiting
 				a.log.Debug("the key was handed over to us", "token", nv.mine.Token)
 			}
 			lease, won, err := a.wonRecord(ctx, *nv.mine, nil)
@@ -300,6 +309,7 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 		}
 		if !sentAt.IsZero() {
 			a.lastWaiting = sentAt
+			a.lastToken = max(a.lastToken, nv.rec.Token)
 		}
 		v = &nv
 	}
@@ -322,8 +332,11 @@ func (a *acquisition) sleep(ctx context.Context, d time.Duration) (bool, *handov
 		case <-a.bell.C():
 			return true, nil, nil
 		case h := <-a.bell.Handed():
-			if h.nonce != a.nonce {
-				return true, nil, nil // not ours to believe: look
+			_, known := a.handed[h.rvn]
+			if h.nonce != a.nonce || h.token <= a.lastToken || known {
+				// Not ours to believe, or stale (a hold that has ended,
+				// or one we already know of): look.
+				return true, nil, nil
 			}
 			return true, &h, nil
 		}
@@ -338,7 +351,7 @@ func (a *acquisition) handedOver(ctx context.Context, h handover) (*Lease, bool,
 	now := a.d.clock.Now()
 	rec := Record{Key: a.key, Owner: a.owner, Host: id.Host, PID: id.PID, User: id.User, Command: truncateTo(id.Command, maxLineCommandBytes),
 		Acquired: now, Heartbeat: now, Lease: a.d.timing.Lease, HeartbeatEvery: a.d.timing.Heartbeat, Version: h.rvn, Token: h.token}
-	a.sent[h.rvn] = a.lastWaiting
+	a.handed[h.rvn] = a.lastWaiting
 	a.headExcl = h.more
 	a.log.Debug("the key was handed over to us", "token", h.token)
 	return a.wonRecord(ctx, rec, nil)
@@ -757,6 +770,9 @@ func (a *acquisition) wonItem(ctx context.Context, item map[string]types.Attribu
 // shared holder found by a read, its token is not known.
 func (a *acquisition) wonRecord(ctx context.Context, h Record, act *action) (*Lease, bool, error) {
 	sentAt, ok := a.sent[h.Version]
+	if !ok {
+		sentAt, ok = a.handed[h.Version]
+	}
 	if !ok {
 		sentAt = a.start
 	}
