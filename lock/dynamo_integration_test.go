@@ -131,6 +131,29 @@ func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return c.base.RoundTrip(req)
 }
 
+// firstAnswerTransport notes when the first answer came back.
+type firstAnswerTransport struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	at   time.Time
+}
+
+func (f *firstAnswerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := f.base.RoundTrip(req)
+	f.mu.Lock()
+	if f.at.IsZero() && err == nil {
+		f.at = time.Now()
+	}
+	f.mu.Unlock()
+	return resp, err
+}
+
+func (f *firstAnswerTransport) first() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.at
+}
+
 func (c *countingTransport) take() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -230,7 +253,10 @@ func TestDynamoLocalTakeover(t *testing.T) {
 	// hours slow. Neither matters: only durations on each one's own
 	// clock decide.
 	holder := e.dynamo(t, e.client(p), "crashing", offsetClock{SystemClock(), 5 * time.Hour})
-	waiter := e.dynamo(t, e.client(nil), "waiting", offsetClock{SystemClock(), -5 * time.Hour})
+	// The waiter first sees the holder in the answer to its first
+	// request: its transport notes when that answer came.
+	ft := &firstAnswerTransport{base: &http.Transport{}}
+	waiter := e.dynamo(t, ddblocal.Client(e.endpoint, &http.Client{Transport: ft}), "waiting", offsetClock{SystemClock(), -5 * time.Hour})
 	a := itAcquire(t, holder, "takeover")
 	var lostAt atomic.Pointer[time.Time]
 	go func() {
@@ -261,6 +287,12 @@ func TestDynamoLocalTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if firstSeen.IsZero() {
+		t.Fatal("OnWait never called")
+	}
+	// OnWait is called once the waiter is in line, a request after
+	// its first sight of the holder, which the lease counts from.
+	firstSeen = ft.first()
 	t.Cleanup(func() { _ = release(t, b) })
 	if lostAt.Load() == nil {
 		t.Fatal("taken over while the crashed holder's Lost was still open")
