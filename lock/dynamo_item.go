@@ -93,26 +93,7 @@ func decodeRecord(item map[string]types.AttributeValue) (Record, error) {
 	} else {
 		r.Owner = owner
 	}
-	r.Host, _ = d.str(attrHost)
-	r.User, _ = d.str(attrUser)
-	r.Command, _ = d.str(attrCommand)
-	r.Version, _ = d.str(attrRVN)
-	if pid, ok := d.int(attrPID, 0, math.MaxInt32); ok {
-		r.PID = int(pid)
-	}
-	// Lease is kept as written, within what a Duration can hold; whether
-	// it is sane is the waiter's call (leaseOf).
-	if ms, ok := d.int(attrLease, math.MinInt64/int64(time.Millisecond), math.MaxInt64/int64(time.Millisecond)); ok {
-		r.Lease = time.Duration(ms) * time.Millisecond
-	}
-	if ms, ok := d.int(attrEvery, 0, math.MaxInt64/int64(time.Millisecond)); ok {
-		r.HeartbeatEvery = time.Duration(ms) * time.Millisecond
-	}
-	if tok, ok := d.uint(attrToken); ok {
-		r.Token = tok
-	}
-	r.Acquired = d.time(attrAcquired)
-	r.Heartbeat = d.time(attrHeartbeat)
+	d.holder(&r)
 	if n, ok := d.int(attrMax, 0, MaxHoldersLimit); ok {
 		r.MaxHolders = int(n)
 	}
@@ -180,6 +161,13 @@ func decodeHolder(item map[string]types.AttributeValue) (Record, error) {
 	var r Record
 	d := itemDecoder{item: item}
 	d.prefix = attrShared + " entry "
+	d.holder(&r)
+	return r, d.err
+}
+
+// holder reads the attributes that describe a holder, top-level (the
+// exclusive one) or in a SharedHolders entry, into r.
+func (d *itemDecoder) holder(r *Record) {
 	r.Host, _ = d.str(attrHost)
 	r.User, _ = d.str(attrUser)
 	r.Command, _ = d.str(attrCommand)
@@ -187,6 +175,8 @@ func decodeHolder(item map[string]types.AttributeValue) (Record, error) {
 	if pid, ok := d.int(attrPID, 0, math.MaxInt32); ok {
 		r.PID = int(pid)
 	}
+	// Lease is kept as written, within what a Duration can hold; whether
+	// it is sane is the waiter's call (leaseOf).
 	if ms, ok := d.int(attrLease, math.MinInt64/int64(time.Millisecond), math.MaxInt64/int64(time.Millisecond)); ok {
 		r.Lease = time.Duration(ms) * time.Millisecond
 	}
@@ -198,7 +188,6 @@ func decodeHolder(item map[string]types.AttributeValue) (Record, error) {
 	}
 	r.Acquired = d.time(attrAcquired)
 	r.Heartbeat = d.time(attrHeartbeat)
-	return r, d.err
 }
 
 // decodeWaiter reads an entry of the line.
