@@ -344,12 +344,7 @@ func (d *Dynamo) Status(ctx context.Context, key string) (Record, error) {
 }
 
 func (d *Dynamo) status(ctx context.Context, key string) (Record, error) {
-	var item map[string]types.AttributeValue
-	err := d.do(ctx, "status", func(ctx context.Context) error {
-		var err error
-		item, err = d.getItem(ctx, key, callOpts)
-		return err
-	})
+	item, err := d.getItemRetried(ctx, key, "status")
 	if errors.Is(err, errValidation) {
 		err = d.explainValidation(ctx, err)
 	}

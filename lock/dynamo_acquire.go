@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -573,7 +573,7 @@ func (a *acquisition) checkN(v view) error {
 		return mismatch(v.rec.MaxHolders)
 	}
 	for _, w := range v.rec.Line {
-		if w.Owner != a.owner && (w.Shared || w.MaxHolders > 1) && w.MaxHolders != a.n {
+		if w.Owner != a.owner && w.shares() && w.MaxHolders != a.n {
 			return mismatch(w.MaxHolders)
 		}
 	}
@@ -652,8 +652,8 @@ func (a *acquisition) rank(v view) int {
 		return 1
 	}
 	lead := 1
-	if v.rec.Line[0].Shared || v.rec.Line[0].MaxHolders > 1 {
-		for lead < len(v.rec.Line) && (v.rec.Line[lead].Shared || v.rec.Line[lead].MaxHolders > 1) {
+	if v.rec.Line[0].shares() {
+		for lead < len(v.rec.Line) && v.rec.Line[lead].shares() {
 			lead++
 		}
 	}
@@ -955,17 +955,26 @@ func (a *acquisition) request(act action) (*dynamodb.UpdateItemInput, string) {
 	return in, rvn
 }
 
-var placeholder = regexp.MustCompile(`[#:][A-Za-z0-9_]+`)
-
 // prune drops the names and values in that neither expression uses:
 // DynamoDB refuses a request with unused ones.
 func prune(in *dynamodb.UpdateItemInput) {
 	used := make(map[string]bool)
 	for _, e := range []*string{in.UpdateExpression, in.ConditionExpression} {
-		if e != nil {
-			for _, p := range placeholder.FindAllString(*e, -1) {
-				used[p] = true
+		if e == nil {
+			continue
+		}
+		// Placeholders are # or : and a run of letters, digits and _.
+		for s := *e; s != ""; {
+			i := strings.IndexAny(s, "#:")
+			if i < 0 {
+				break
 			}
+			j := i + 1
+			for j < len(s) && (s[j] == '_' || 'a' <= s[j] && s[j] <= 'z' || 'A' <= s[j] && s[j] <= 'Z' || '0' <= s[j] && s[j] <= '9') {
+				j++
+			}
+			used[s[i:j]] = true
+			s = s[j:]
 		}
 	}
 	for k := range in.ExpressionAttributeNames {
@@ -1063,7 +1072,7 @@ func (d *Dynamo) leaveLine(ctx context.Context, key, owner string, pos int) bool
 	}
 	for range 5 {
 		if pos < 0 {
-			item, err := d.getItemRetried(ctx, key)
+			item, err := d.getItemRetried(ctx, key, "release")
 			if err != nil {
 				return false
 			}
@@ -1119,9 +1128,9 @@ func lineIndex(item map[string]types.AttributeValue, owner string) int {
 }
 
 // getItemRetried reads key's item under the backend's retry policy.
-func (d *Dynamo) getItemRetried(ctx context.Context, key string) (map[string]types.AttributeValue, error) {
+func (d *Dynamo) getItemRetried(ctx context.Context, key, what string) (map[string]types.AttributeValue, error) {
 	var item map[string]types.AttributeValue
-	err := d.do(ctx, "release", func(ctx context.Context) error {
+	err := d.do(ctx, what, func(ctx context.Context) error {
 		var err error
 		item, err = d.getItem(ctx, key, callOpts)
 		return err
@@ -1142,17 +1151,4 @@ func (d *Dynamo) removeHold(ctx context.Context, key, owner string, shared bool)
 		res, err = d.removeOwner(ctx, key, owner)
 	}
 	return err == nil && (res.removed || !res.other.holds(owner))
-}
-
-// truncateTo shortens s to at most n bytes, as truncateCommand does.
-func truncateTo(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const mark = "..."
-	cut := n - len(mark)
-	for cut > 0 && (s[cut]&0xC0) == 0x80 {
-		cut--
-	}
-	return s[:cut] + mark
 }

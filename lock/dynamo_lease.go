@@ -326,11 +326,11 @@ func (r *renewer) ringNext(item map[string]types.AttributeValue) {
 		return
 	}
 	for i, w := range rec.Line {
-		if i > 0 && !(w.Shared || w.MaxHolders > 1) {
+		if i > 0 && !w.shares() {
 			break
 		}
 		ring(w.Owner)
-		if !(w.Shared || w.MaxHolders > 1) {
+		if !w.shares() {
 			break
 		}
 	}
@@ -339,7 +339,7 @@ func (r *renewer) ringNext(item map[string]types.AttributeValue) {
 // exclusiveHead reports whether line starts with an exclusive waiter that
 // can be handed the key (one of this version, with a nonce).
 func exclusiveHead(line []Waiter) bool {
-	return len(line) > 0 && !line[0].Shared && line[0].MaxHolders <= 1 && line[0].Nonce != ""
+	return len(line) > 0 && !line[0].shares() && line[0].Nonce != ""
 }
 
 // lineOf returns the line of item, nil when unreadable.

@@ -135,6 +135,10 @@ func (r Record) LooksStopped(now time.Time) bool {
 	return last.Before(now.Add(-every-slack)) || last.After(now.Add(slack))
 }
 
+// shares reports whether the waiter asked for a shared hold, as
+// AcquireOptions.IsShared says of a caller.
+func (w Waiter) shares() bool { return w.Shared || w.MaxHolders > 1 }
+
 // LooksStopped reports whether the waiter looks as if it stopped refreshing
 // its entry, by the rule of Record.LooksStopped.
 func (w Waiter) LooksStopped(now time.Time) bool {
@@ -156,16 +160,20 @@ const MaxCommandBytes = 4096
 
 // truncateCommand shortens cmd to at most MaxCommandBytes bytes, on a
 // UTF-8 boundary, marking the cut with "...".
-func truncateCommand(cmd string) string {
-	if len(cmd) <= MaxCommandBytes {
-		return cmd
+func truncateCommand(cmd string) string { return truncateTo(cmd, MaxCommandBytes) }
+
+// truncateTo shortens s to at most n bytes, on a UTF-8 boundary, marking
+// the cut with "...".
+func truncateTo(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
 	const mark = "..."
-	cut := MaxCommandBytes - len(mark)
-	for cut > 0 && !utf8.RuneStart(cmd[cut]) {
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return cmd[:cut] + mark
+	return s[:cut] + mark
 }
 
 // Identity describes the process that takes a lock. It is written into the
