@@ -44,13 +44,11 @@ type acquisition struct {
 	lastUnknown time.Time
 
 	// joined is set once a write joining the line was sent: on failure,
-	// the entry must be removed. entryRVN is the version of this call's
-	// entry as last written, refreshed when the entry was last refreshed
-	// (or joined); pos its index last seen.
+	// the entry must be removed. refreshed is when the entry was last
+	// refreshed (or joined); pos its index last seen.
 	joined    bool
 	joinLost  time.Time // send time of the last join whose answer never came
 	inLine    bool      // a view showed this call's entry
-	entryRVN  string
 	refreshed time.Time
 	pos       int
 
@@ -228,7 +226,7 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 			if act.kind == actTakeover {
 				a.log.Info("took over expired lock", "owner", a.owner, "previous", act.target.owner)
 			}
-			lease, won, err = a.wonItem(ctx, item, act)
+			lease, won, err = a.wonItem(ctx, item)
 			if won {
 				return lease, err
 			}
@@ -300,7 +298,7 @@ func (a *acquisition) run(ctx context.Context) (*Lease, error) {
 				a.handed[nv.mine.Version] = a.lastWaiting
 				a.log.Debug("the key was handed over to us", "token", nv.mine.Token)
 			}
-			lease, won, err := a.wonRecord(ctx, *nv.mine, nil)
+			lease, won, err := a.wonRecord(ctx, *nv.mine)
 			if won {
 				return lease, err
 			}
@@ -354,7 +352,7 @@ func (a *acquisition) handedOver(ctx context.Context, h handover) (*Lease, bool,
 	a.handed[h.rvn] = a.lastWaiting
 	a.headExcl = h.more
 	a.log.Debug("the key was handed over to us", "token", h.token)
-	return a.wonRecord(ctx, rec, nil)
+	return a.wonRecord(ctx, rec)
 }
 
 // step sends the request of act and returns the item it answered with
@@ -372,7 +370,7 @@ func (a *acquisition) step(ctx context.Context, act action) (map[string]types.At
 	case actAcquire, actTakeover:
 		a.sent[rvn] = now
 	case actJoin:
-		a.joined, a.entryRVN = true, rvn
+		a.joined = true
 		if a.bell == nil && !a.d.noDoorbell {
 			a.bell = openDoorbell(a.owner)
 		}
@@ -385,7 +383,7 @@ func (a *acquisition) step(ctx context.Context, act action) (map[string]types.At
 	switch {
 	case err == nil:
 		if act.kind == actRefresh || act.kind == actJoin {
-			a.entryRVN, a.refreshed = rvn, now
+			a.refreshed = now
 		}
 		return out.Attributes, true, now, nil
 	case errors.As(err, &ccf):
@@ -747,7 +745,7 @@ func (d *Dynamo) leaseOf(lease time.Duration) time.Duration {
 }
 
 // wonItem turns the new item of a successful acquiring write into a lease.
-func (a *acquisition) wonItem(ctx context.Context, item map[string]types.AttributeValue, act action) (*Lease, bool, error) {
+func (a *acquisition) wonItem(ctx context.Context, item map[string]types.AttributeValue) (*Lease, bool, error) {
 	rec, err := decodeRecord(item)
 	if err != nil {
 		// Taken, but unreadable: give it back rather than run blind.
@@ -758,7 +756,7 @@ func (a *acquisition) wonItem(ctx context.Context, item map[string]types.Attribu
 	for _, h := range rec.Holders {
 		if h.Owner == a.owner {
 			h.Token = rec.Token // the counter as our write left it
-			return a.wonRecord(ctx, h, &act)
+			return a.wonRecord(ctx, h)
 		}
 	}
 	a.uncertain(a.d.clock.Now())
@@ -768,7 +766,7 @@ func (a *acquisition) wonItem(ctx context.Context, item map[string]types.Attribu
 // wonRecord turns this call's holder entry h into a held lease, or gives it
 // back (won is false, and err nil) when too little of it is left or, for a
 // shared holder found by a read, its token is not known.
-func (a *acquisition) wonRecord(ctx context.Context, h Record, act *action) (*Lease, bool, error) {
+func (a *acquisition) wonRecord(ctx context.Context, h Record) (*Lease, bool, error) {
 	sentAt, ok := a.sent[h.Version]
 	if !ok {
 		sentAt, ok = a.handed[h.Version]
