@@ -318,6 +318,51 @@ func uncategorized(flags []cli.Flag) {
 	}
 }
 
+// namedOnce returns flags with their names worked out once. urfave/cli
+// asks a flag for its names (Names) on every lookup: IsSet walks every
+// flag of the command until it finds the one asked for, and before the
+// action runs, its flag actions ask IsSet of every name of every flag, so
+// a run asks several hundred times; the library's Names runs a regexp
+// over each name every time (FlagNames), 3 % of a run's CPU. The wrapped
+// flags embed the originals, so every other method and optional interface
+// (value, usage, required, actions) is theirs; only the type differs,
+// which urfave/cli looks at when it formats help, never shown on a run.
+func namedOnce(flags []cli.Flag) []cli.Flag {
+	out := make([]cli.Flag, len(flags))
+	for i, f := range flags {
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			out[i] = stringNamed{f, f.Names()}
+		case *cli.BoolFlag:
+			out[i] = boolNamed{f, f.Names()}
+		case *cli.IntFlag:
+			out[i] = intNamed{f, f.Names()}
+		default:
+			out[i] = f
+		}
+	}
+	return out
+}
+
+type (
+	stringNamed struct {
+		*cli.StringFlag
+		names []string
+	}
+	boolNamed struct {
+		*cli.BoolFlag
+		names []string
+	}
+	intNamed struct {
+		*cli.IntFlag
+		names []string
+	}
+)
+
+func (f stringNamed) Names() []string { return f.names }
+func (f boolNamed) Names() []string   { return f.names }
+func (f intNamed) Names() []string    { return f.names }
+
 // App.Metadata keys of the command line as typed, for messages.
 const (
 	metaArgs  = "args"
@@ -349,8 +394,10 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				// A run shows no help screen, the only place categories
 				// appear; grouping by them formats every flag's help line.
 				uncategorized(app.Flags)
+				app.Flags = namedOnce(app.Flags)
 				for _, cmd := range app.Commands {
 					uncategorized(cmd.Flags)
+					cmd.Flags = namedOnce(cmd.Flags)
 				}
 			}
 			if len(child) > 0 {

@@ -68,7 +68,10 @@ func parseMain(c *cli.Context, child []string) (mainOptions, error) {
 	}
 	for _, d := range durations {
 		if s := c.String(d.flag); s != "" {
-			if *d.dst, err = parseDuration(typedName(c, d.flag), s); err != nil {
+			if *d.dst, err = parseDuration("--"+d.flag, s); err != nil {
+				// Said again as the user gave it (typedName looks
+				// through every option: only for the message).
+				_, err = parseDuration(typedName(c, d.flag), s)
 				return o, err
 			}
 		}
