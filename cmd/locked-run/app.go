@@ -397,7 +397,6 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				app.Flags = namedOnce(app.Flags)
 				for _, cmd := range app.Commands {
 					uncategorized(cmd.Flags)
-					cmd.Flags = namedOnce(cmd.Flags)
 				}
 			}
 			if len(child) > 0 {
