@@ -269,7 +269,7 @@ func valueFlagNames() map[string]bool {
 		if _, isBool := f.(*cli.BoolFlag); isBool {
 			continue
 		}
-		for _, n := range f.Names() {
+		for _, n := range namesOf(f) {
 			names[n] = true
 		}
 	}
@@ -280,7 +280,7 @@ func longNames(app *cli.App) map[string]bool {
 	names := map[string]bool{"help": true, "version": true}
 	add := func(flags []cli.Flag) {
 		for _, f := range flags {
-			for _, n := range f.Names() {
+			for _, n := range namesOf(f) {
 				if len(n) > 1 {
 					names[n] = true
 				}
@@ -332,16 +332,32 @@ func namedOnce(flags []cli.Flag) []cli.Flag {
 	for i, f := range flags {
 		switch f := f.(type) {
 		case *cli.StringFlag:
-			out[i] = stringNamed{f, f.Names()}
+			out[i] = stringNamed{f, namesOf(f)}
 		case *cli.BoolFlag:
-			out[i] = boolNamed{f, f.Names()}
+			out[i] = boolNamed{f, namesOf(f)}
 		case *cli.IntFlag:
-			out[i] = intNamed{f, f.Names()}
+			out[i] = intNamed{f, namesOf(f)}
 		default:
 			out[i] = f
 		}
 	}
 	return out
+}
+
+// namesOf returns f's names as its Names method does, without the regexp
+// urfave/cli's FlagNames runs over each name to cut off what follows a
+// comma or a space (an old way of giving aliases, which none of our
+// options use; TestNamesOf holds every option to that).
+func namesOf(f cli.Flag) []string {
+	switch f := f.(type) {
+	case *cli.StringFlag:
+		return append([]string{f.Name}, f.Aliases...)
+	case *cli.BoolFlag:
+		return append([]string{f.Name}, f.Aliases...)
+	case *cli.IntFlag:
+		return append([]string{f.Name}, f.Aliases...)
+	}
+	return f.Names()
 }
 
 type (

@@ -149,7 +149,7 @@ func checkEnvBools() error {
 func typedName(c *cli.Context, flag string) string {
 	var def cli.Flag
 	for _, f := range mainFlags() {
-		if f.Names()[0] == flag {
+		if namesOf(f)[0] == flag {
 			def = f
 		}
 	}
@@ -164,7 +164,7 @@ func typedName(c *cli.Context, flag string) string {
 		if !strings.HasPrefix(word, "-") {
 			continue
 		}
-		for _, n := range def.Names() {
+		for _, n := range namesOf(def) {
 			if strings.TrimLeft(word, "-") == n {
 				found = shown(word)
 			}

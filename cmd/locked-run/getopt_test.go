@@ -2,11 +2,14 @@ package main
 
 import (
 	"errors"
+	"io"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/locked-run/locked-run/lock"
 )
@@ -121,4 +124,25 @@ func FuzzExpandShort(f *testing.F) {
 			t.Fatalf("expandShort(%q) = %q: a -- appeared", args, out)
 		}
 	})
+}
+
+// TestNamesOf holds every option to what namesOf assumes: its names are
+// the ones urfave/cli's own Names gives, so the regexp-free lookup and the
+// flags answering from it (namedOnce) agree with the library.
+func TestNamesOf(t *testing.T) {
+	app := newApp(io.Discard, io.Discard, nil)
+	flags := slices.Clone(app.Flags)
+	for _, cmd := range app.Commands {
+		flags = append(flags, cmd.Flags...)
+	}
+	for _, f := range flags {
+		if got, want := namesOf(f), f.Names(); !slices.Equal(got, want) {
+			t.Errorf("namesOf(%s) = %q, urfave/cli says %q", f.Names()[0], got, want)
+		}
+	}
+	for _, f := range namedOnce(app.Flags) {
+		if _, plain := f.(*cli.StringFlag); plain {
+			t.Errorf("namedOnce left --%s as it was", f.Names()[0])
+		}
+	}
 }
