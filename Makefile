@@ -10,7 +10,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: build man completions test deps java image-tools check-format vet cross release-snapshot image bench bench-paired bench-line chaos-long fuzz clean
+.PHONY: build man completions test deps java image-tools check-format vet cross release-snapshot image bench bench-paired bench-notemplate bench-line chaos-long fuzz clean
 
 # A static binary (no cgo) starts about 0.7 ms faster: no dynamic loader,
 # and os/user and net use their pure-Go code. urfave_cli_no_docs drops the
@@ -138,6 +138,29 @@ bench: deps
 # compare under the same load.
 bench-paired: deps
 	LOCKED_RUN_TEST_NORACE=1 LOCKED_RUN_BENCH_BINARIES="$(BENCH_BINARIES)" $(GO) test -count=1 -run '^$$' -bench '^BenchmarkPaired$$' -benchtime 1x -timeout 10m ./integration
+
+# bench-notemplate is bench-paired with one more build: locked-run against a
+# copy of urfave/cli whose help printer does not use text/template (it
+# prints "help"). text/template looks methods up by name through reflection,
+# and a binary that can do that keeps every exported method of every type it
+# links, whether called or not: the DynamoDB client's 200 operations among
+# them. The build is for measuring what that costs (BENCHMARKS.md, "Third
+# pass"), made in NOTEMPLATE_DIR with its own go.mod (-modfile); nothing in
+# the tree changes.
+NOTEMPLATE_DIR ?= /tmp/locked-run-notemplate
+comma := ,
+bench-notemplate: deps
+	rm -rf $(NOTEMPLATE_DIR) && mkdir -p $(NOTEMPLATE_DIR)
+	cp -r "$$($(GO) list -m -f '{{.Dir}}' github.com/urfave/cli/v2)" $(NOTEMPLATE_DIR)/cli && chmod -R u+w $(NOTEMPLATE_DIR)/cli
+	perl -0pi -e 's/(func printHelpCustom\([^\n]*\{\n).*?\n\}\n/$$1\tfmt.Fprintln(out, "help")\n}\n/s; s/\n\t"text\/(tabwriter|template)"//g' $(NOTEMPLATE_DIR)/cli/help.go
+	perl -pi -e 's/t, err := template.New\(name\).Parse\(FishCompletionTemplate\)/var t *template.Template; err := fmt.Errorf("no fish")/' $(NOTEMPLATE_DIR)/cli/fish.go
+	cp go.mod go.sum $(NOTEMPLATE_DIR)/
+	$(GO) mod edit -modfile=$(NOTEMPLATE_DIR)/go.mod -replace github.com/urfave/cli/v2=$(NOTEMPLATE_DIR)/cli
+	CGO_ENABLED=0 $(GO) build -modfile=$(NOTEMPLATE_DIR)/go.mod -tags urfave_cli_no_docs -ldflags "-s -w" -o $(NOTEMPLATE_DIR)/locked-run ./cmd/locked-run
+	CGO_ENABLED=0 $(GO) build -modfile=$(NOTEMPLATE_DIR)/go.mod -tags urfave_cli_no_docs -o $(NOTEMPLATE_DIR)/locked-run.symbols ./cmd/locked-run
+	@if $(GO) tool nm $(NOTEMPLATE_DIR)/locked-run.symbols | grep -q 'text/template.(\*state).evalField'; then echo "text/template's execution is still linked"; exit 1; fi
+	ls -l $(NOTEMPLATE_DIR)/locked-run
+	$(MAKE) bench-paired BENCH_BINARIES="no-text-template=$(NOTEMPLATE_DIR)/locked-run$(if $(BENCH_BINARIES),$(comma)$(BENCH_BINARIES))"
 
 # bench-line prints issue 12's figures only (BenchmarkLineContended and
 # BenchmarkLineWaitCost, about 5 minutes): 8 processes x 5 sections of
