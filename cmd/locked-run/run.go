@@ -182,21 +182,26 @@ func runMain(c *cli.Context, child []string) error {
 	// One relay for the whole run: while waiting, a signal cancels the
 	// wait; once the child runs, it is forwarded to the child.
 	sup := &supervisor{logger: logger}
-	// Registered first, so it runs last: after the lock is released and
-	// the relay stopped, a child that died of a signal takes us with it.
+	var stopRelay func()
+	// Registered first, so it runs last: after the lock is released, a
+	// child that died of a signal takes us with it, once the relay has
+	// stopped catching that signal. Otherwise the relay is left running
+	// to the exit, a few microseconds away: stopping it (giving each
+	// signal back to the kernel, then the relay's goroutine its last
+	// turn) took a fifth of a millisecond, and a signal that comes in
+	// between is one the command, already gone, would not have seen either.
 	defer func() {
 		if sig := sup.diedOf(); sig != 0 {
+			stopRelay()
 			signals.Die(sig)
 		}
 	}()
-	var stopRelay func()
 	if caught, release := early.Caught(); caught != nil {
 		// Go on from what has been caught since the program started.
 		stopRelay = signals.RelayFrom(caught, release, sup.signal)
 	} else {
 		stopRelay = signals.Relay(sup.signal)
 	}
-	defer stopRelay()
 
 	lease, err := sup.acquire(ctx, locker, o, logger)
 	if err != nil {
