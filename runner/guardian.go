@@ -239,14 +239,23 @@ type Guardian struct {
 	taken atomic.Bool
 }
 
-// StartGuardian starts a guardian in the background and returns at once.
-// It logs, once taken over, to Start's Config.Logger.
+// StartGuardian starts a guardian and returns once its process runs (its
+// program has been executed; its start-up goes on beside the caller's). It
+// logs, once taken over, to Start's Config.Logger.
+//
+// The start is not left to a goroutine: the child must never be forked
+// before the guardian (a signal sent to the group in between would reach
+// the child and not the witness, and be passed on a second time), and
+// waiting at the child's start for a guardian started in the background
+// cost more than starting it here. Go's fork (vfork) returns only once the
+// new process has executed, and its parent thread, ready again while the
+// guardian's start-up and the command's start compete for the CPUs, was
+// often not run again for half a millisecond and more; here, early in the
+// run, the guardian has a CPU to itself and the caller goes on at once.
 func StartGuardian() *Guardian {
 	pg := &Guardian{done: make(chan struct{})}
-	go func() {
-		defer close(pg.done)
-		pg.g, pg.err = startGuardian()
-	}()
+	pg.g, pg.err = startGuardian()
+	close(pg.done)
 	return pg
 }
 
