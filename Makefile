@@ -151,6 +151,7 @@ NOTEMPLATE_DIR ?= /tmp/locked-run-notemplate
 comma := ,
 bench-notemplate: deps
 	rm -rf $(NOTEMPLATE_DIR) && mkdir -p $(NOTEMPLATE_DIR)
+	$(GO) mod download github.com/urfave/cli/v2
 	cp -r "$$($(GO) list -m -f '{{.Dir}}' github.com/urfave/cli/v2)" $(NOTEMPLATE_DIR)/cli && chmod -R u+w $(NOTEMPLATE_DIR)/cli
 	perl -0pi -e 's/(func printHelpCustom\([^\n]*\{\n).*?\n\}\n/$$1\tfmt.Fprintln(out, "help")\n}\n/s; s/\n\t"text\/(tabwriter|template)"//g' $(NOTEMPLATE_DIR)/cli/help.go
 	perl -pi -e 's/t, err := template.New\(name\).Parse\(FishCompletionTemplate\)/var t *template.Template; err := fmt.Errorf("no fish")/' $(NOTEMPLATE_DIR)/cli/fish.go
