@@ -443,13 +443,7 @@ func (r *chaosHoldersRun) drain() {
 	r.stopping = true
 	r.mu.Unlock()
 	for _, p := range r.proxies {
-		p.SetLatency(0)
-		p.SetThrottleRate(0)
-		p.ThrottleNext(0)
-		p.ResetNext(0)
-		p.DropAnswerNext(0)
-		p.Fail5xxNext(0)
-		p.Hold(0)
+		p.Calm()
 	}
 	done := make(chan struct{})
 	go func() {

@@ -920,14 +920,7 @@ func (r *chaosRun) drain() {
 	r.plan = nil
 	r.mu.Unlock()
 	for _, p := range r.proxies {
-		p.Blackhole(false)
-		p.SetLatency(0)
-		p.SetThrottleRate(0)
-		p.ThrottleNext(0)
-		p.ResetNext(0)
-		p.DropAnswerNext(0)
-		p.Fail5xxNext(0)
-		p.Hold(0)
+		p.Calm()
 	}
 
 	done := make(chan struct{})

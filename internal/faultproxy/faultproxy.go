@@ -164,6 +164,20 @@ func (p *Proxy) SetLatency(d time.Duration) {
 	p.latency = max(d, 0)
 }
 
+// Calm turns every fault off: no blackhole (what waited proceeds), no added
+// latency, no throttle rate, no hold window, and none of the next requests
+// reset, dropped, throttled or failed. Open connections stay open.
+func (p *Proxy) Calm() {
+	p.Blackhole(false)
+	p.SetLatency(0)
+	p.SetThrottleRate(0)
+	p.ThrottleNext(0)
+	p.ResetNext(0)
+	p.DropAnswerNext(0)
+	p.Fail5xxNext(0)
+	p.Hold(0)
+}
+
 // Blackhole, while on, withholds every request and every answer: requests
 // that arrive, requests that finish a delay, and answers coming back from the
 // target all wait, unanswered, on an open connection. When turned off, the

@@ -240,6 +240,24 @@ func TestErrorAnswers(t *testing.T) {
 		}
 	})
 
+	t.Run("calm turns every fault off", func(t *testing.T) {
+		f := newFixture(t, table)
+		f.proxy.SetThrottleRate(1)
+		f.proxy.ThrottleNext(5)
+		f.proxy.Fail5xxNext(5)
+		f.proxy.ResetNext(5)
+		f.proxy.DropAnswerNext(5)
+		f.proxy.SetLatency(time.Hour)
+		f.proxy.Hold(time.Hour)
+		f.proxy.Calm()
+		if err := f.get(ctx, "k", noRetry); err != nil {
+			t.Fatalf("request after Calm: %v", err)
+		}
+		if s := f.proxy.Stats(); s.Throttled != 0 || s.Failed != 0 || s.Forwarded != 1 {
+			t.Errorf("stats = %+v, want nothing but 1 forwarded", s)
+		}
+	})
+
 	t.Run("fail 5xx next reaches the client as InternalServerError", func(t *testing.T) {
 		f := newFixture(t, table)
 		f.proxy.Fail5xxNext(1)
