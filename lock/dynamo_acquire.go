@@ -820,6 +820,19 @@ func (a *acquisition) request(act action) (*dynamodb.UpdateItemInput, string) {
 	if act.head {
 		front = headMe
 	}
+	// takeoverCond is the condition of a takeover, exclusive or shared: the
+	// dead holder still there, as last seen.
+	takeoverCond := func() string {
+		vals[":seenOwner"] = avS(act.target.owner)
+		c := v12 + " AND #Owner = :seenOwner AND " + noShared + " AND " + front + " AND " + tokenOK
+		if act.target.rvn == "" {
+			// An item without RVN, not written by this version: the
+			// watch was on its absence.
+			return c + " AND attribute_not_exists(#RVN)"
+		}
+		vals[":seenRVN"] = avS(act.target.rvn)
+		return c + " AND #RVN = :seenRVN"
+	}
 	var cond, update string
 	switch act.kind {
 	case actAcquire, actTakeover:
@@ -838,16 +851,7 @@ func (a *acquisition) request(act action) (*dynamodb.UpdateItemInput, string) {
 				"#AcquiredAt = :now, #HeartbeatAt = :now, #LeaseMs = :lease, #HeartbeatMs = :every, #RVN = :rvn" +
 				remove + " ADD #FencingToken :one"
 			if act.kind == actTakeover {
-				vals[":seenOwner"] = avS(act.target.owner)
-				cond = v12 + " AND #Owner = :seenOwner AND " + noShared + " AND " + front + " AND " + tokenOK
-				if act.target.rvn != "" {
-					vals[":seenRVN"] = avS(act.target.rvn)
-					cond += " AND #RVN = :seenRVN"
-				} else {
-					// An item without RVN, not written by this
-					// version: the watch was on its absence.
-					cond += " AND attribute_not_exists(#RVN)"
-				}
+				cond = takeoverCond()
 			} else {
 				cond = v12 + " AND attribute_not_exists(#Owner) AND " + noShared + " AND " + front + " AND " + tokenOK
 				if !act.head {
@@ -874,19 +878,12 @@ func (a *acquisition) request(act action) (*dynamodb.UpdateItemInput, string) {
 			vals[":holders"] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
 				a.owner: &types.AttributeValueMemberM{Value: entry},
 			}}
-			vals[":seenOwner"] = avS(act.target.owner)
 			update = "SET #Schema = :v2, #SharedHolders = :holders, #MaxHolders = :n " + removeHolderExpr
 			if act.head {
 				update += ", #Line[0]"
 			}
 			update += " ADD #FencingToken :one"
-			cond = v12 + " AND #Owner = :seenOwner AND " + noShared + " AND " + front + " AND " + tokenOK
-			if act.target.rvn != "" {
-				vals[":seenRVN"] = avS(act.target.rvn)
-				cond += " AND #RVN = :seenRVN"
-			} else {
-				cond += " AND attribute_not_exists(#RVN)"
-			}
+			cond = takeoverCond()
 			break
 		}
 		if act.nonEmpty {
