@@ -17,7 +17,7 @@ import (
 )
 
 // DynamoAPI is the part of the DynamoDB API that the backend calls.
-// *dynamodb.Client satisfies it.
+// *dynamodb.Client satisfies it; pass it through SDKClient.
 type DynamoAPI interface {
 	GetItem(ctx context.Context, params *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	UpdateItem(ctx context.Context, params *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)

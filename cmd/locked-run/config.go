@@ -218,7 +218,7 @@ func makeLocker(c *cli.Context, b backend, timing lock.Timing, id lock.Identity,
 		return nil, err
 	}
 	return lock.NewDynamo(lock.DynamoConfig{
-		Client: client, Table: b.table, Timing: timing, Identity: id, Logger: logger.Named("lock"),
+		Client: lock.SDKClient(client), Table: b.table, Timing: timing, Identity: id, Logger: logger.Named("lock"),
 	})
 }
 
