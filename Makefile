@@ -143,10 +143,11 @@ bench-paired: deps
 # copy of urfave/cli whose help printer does not use text/template (it
 # prints "help"). text/template looks methods up by name through reflection,
 # and a binary that can do that keeps every exported method of every type it
-# links, whether called or not: the DynamoDB client's 200 operations among
-# them. The build is for measuring what that costs (BENCHMARKS.md, "Third
-# pass"), made in NOTEMPLATE_DIR with its own go.mod (-modfile); nothing in
-# the tree changes.
+# holds in an interface, whether called or not: those of the STS, SSO and
+# sign-in clients the AWS credential chain makes (lock.SDKClient keeps the
+# DynamoDB client's out of reach). The build is for measuring what that
+# costs (BENCHMARKS.md, "Third pass" and "Fourth pass"), made in
+# NOTEMPLATE_DIR with its own go.mod (-modfile); nothing in the tree changes.
 NOTEMPLATE_DIR ?= /tmp/locked-run-notemplate
 comma := ,
 bench-notemplate: deps
