@@ -44,12 +44,13 @@ func newITEnv(t *testing.T) *itEnv {
 	return &itEnv{endpoint: ep, table: ddblocal.NewTable(t), raw: ddblocal.Client(ep, nil)}
 }
 
-// client returns a client of its own (own connections), through p if not nil.
-func (e *itEnv) client(p *faultproxy.Proxy) *dynamodb.Client {
+// client returns a client of its own (own connections), through p if not
+// nil, as the CLI gives it to the backend (SDKClient).
+func (e *itEnv) client(p *faultproxy.Proxy) DynamoAPI {
 	if p != nil {
-		return ddblocal.Client(p.URL(), nil)
+		return SDKClient(ddblocal.Client(p.URL(), nil))
 	}
-	return ddblocal.Client(e.endpoint, nil)
+	return SDKClient(ddblocal.Client(e.endpoint, nil))
 }
 
 // proxy returns a fault proxy in front of DynamoDB Local.
