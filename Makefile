@@ -15,7 +15,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DA
 # A static binary (no cgo) starts about 0.7 ms faster: no dynamic loader,
 # and os/user and net use their pure-Go code. urfave_cli_no_docs drops the
 # man-page generator (and its markdown package's init) that locked-run never
-# uses, and -s -w the symbol tables: 21 MiB becomes 14 MiB, and start-up
+# uses, and -s -w the symbol tables: 21 MiB becomes 13 MiB, and start-up
 # another 0.8-1.7 ms faster (BENCHMARKS.md).
 build:
 	CGO_ENABLED=0 $(GO) build -tags urfave_cli_no_docs -ldflags "-s -w $(LDFLAGS)" -o bin/locked-run ./cmd/locked-run
