@@ -139,6 +139,9 @@ func dynamoClient(ctx context.Context, ao awsOptions, logger hclog.Logger) (*dyn
 			sdkLog.Debug(fmt.Sprintf(format, v...))
 		})),
 	}
+	if ahead := startDialAhead(ctx, ao.endpoint); ahead != nil {
+		opts = append(opts, config.WithHTTPClient(ahead.httpClient()))
+	}
 	if ao.region != "" {
 		opts = append(opts, config.WithRegion(ao.region))
 	}
