@@ -68,7 +68,13 @@ func (e *itEnv) proxy(t *testing.T) *faultproxy.Proxy {
 // as far as the lock can tell.
 func (e *itEnv) dynamo(t *testing.T, api DynamoAPI, host string, clock Clock) *Dynamo {
 	t.Helper()
-	d, err := NewDynamo(DynamoConfig{Client: api, Table: e.table, Timing: itTiming, Clock: clock,
+	return e.dynamoTimed(t, api, host, clock, itTiming)
+}
+
+// dynamoTimed is dynamo with timing instead of itTiming.
+func (e *itEnv) dynamoTimed(t *testing.T, api DynamoAPI, host string, clock Clock, timing Timing) *Dynamo {
+	t.Helper()
+	d, err := NewDynamo(DynamoConfig{Client: api, Table: e.table, Timing: timing, Clock: clock,
 		Identity: Identity{Host: host, PID: os.Getpid(), User: "test", Command: t.Name()}})
 	if err != nil {
 		t.Fatal(err)
@@ -172,12 +178,8 @@ func TestDynamoLocalRequests(t *testing.T) {
 	slow.Lease, slow.Heartbeat = time.Minute, 20*time.Second
 	counted := func(host string) (*Dynamo, *countingTransport) {
 		ct := &countingTransport{base: &http.Transport{}}
-		d, err := NewDynamo(DynamoConfig{Client: SDKClient(ddblocal.Client(e.endpoint, &http.Client{Transport: ct})),
-			Table: e.table, Timing: slow, Identity: Identity{Host: host, PID: os.Getpid()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d, ct
+		api := SDKClient(ddblocal.Client(e.endpoint, &http.Client{Transport: ct}))
+		return e.dynamoTimed(t, api, host, nil, slow), ct
 	}
 	d, ct := counted("solo")
 	ctx := context.Background()

@@ -94,8 +94,12 @@ func aheadAddr(endpoint string) string {
 		}
 	}
 	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	switch {
+	case port != "":
+	case u.Scheme == "https":
+		port = "443"
+	default:
+		port = "80"
 	}
 	return net.JoinHostPort(u.Hostname(), port)
 }
