@@ -19,6 +19,12 @@ func TestProcessTable(t *testing.T) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
 	t.Run("a running process is found, with its environment", func(t *testing.T) {
+		// Start returns once the exec has begun, but the kernel sets the new
+		// program's environment up a little later (CI met the empty one once):
+		// wait for it as the tree checks do, through Anonymous.
+		for i := 0; i < 400 && Anonymous(pid); i++ {
+			sleepABit()
+		}
 		if st := State(pid); st == 0 || st == 'Z' || st == 'T' {
 			t.Errorf("State = %q, want a running state", st)
 		}
