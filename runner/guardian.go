@@ -71,8 +71,9 @@ type guardian struct {
 }
 
 type heardSignal struct {
-	sig syscall.Signal
-	at  time.Time
+	sig  syscall.Signal
+	at   time.Time
+	used bool // it witnessed a copy of ours already
 }
 
 // startGuardian starts a guardian. It knows no tree yet: adopt tells it
@@ -124,7 +125,7 @@ func startGuardian() (*guardian, error) {
 					g.ready = true
 					continue
 				}
-				g.heard = append(g.heard, heardSignal{syscall.Signal(b), time.Now()})
+				g.heard = append(g.heard, heardSignal{sig: syscall.Signal(b), at: time.Now()})
 			}
 			g.broadcast()
 			g.mu.Unlock()
@@ -141,7 +142,7 @@ func startGuardian() (*guardian, error) {
 		// (No ProcessState when Wait failed: a reaper of orphans took the
 		// guardian's status first.)
 		if ws, ok := processStatus(cmd); ok && ws.Signaled() {
-			g.heard = append(g.heard, heardSignal{ws.Signal(), time.Now()})
+			g.heard = append(g.heard, heardSignal{sig: ws.Signal(), at: time.Now()})
 			g.deathSig, g.deathAt = ws.Signal(), time.Now()
 		}
 		g.gone = true
@@ -288,9 +289,21 @@ func (g *guardian) broadcast() {
 const guardianStartWait = 3 * time.Second
 
 // witnessed reports whether the guardian received sig too, within
-// witnessBack before now or witnessAhead after, and forgets that report. It
+// witnessBack before now or witnessAhead after, and uses that report up. It
 // returns ok false when the guardian cannot tell: not ready yet, or gone.
+//
+// Two copies of a signal that reach a process before it takes the first up
+// are one (the kernel keeps one pending; so does the Go runtime until
+// os/signal reads it). The guardian, the child and we each see one or two
+// of a pair sent together (a hangup: bash's SIGHUP to the job and the
+// kernel's to the group), and the guardian, busy starting or on a loaded
+// machine, is the likeliest to see one. So a copy that finds no report of
+// its own within witnessAhead is the group's too when a report of sig that
+// witnessed one of our copies came less than witnessAhead before this copy
+// was taken up: it came with that one. One sent to us alone later than
+// that is passed on.
 func (g *guardian) witnessed(sig syscall.Signal) (got, ok bool) {
+	asked := time.Now()
 	// A signal that reached the group while the guardian was starting is
 	// reported once it is ready (the ones deferred at its start), or
 	// killed it: wait for either.
@@ -316,8 +329,8 @@ func (g *guardian) witnessed(sig syscall.Signal) (got, ok bool) {
 		g.mu.Lock()
 		now := time.Now()
 		for i, h := range g.heard {
-			if h.sig == sig && now.Sub(h.at) < witnessBack {
-				g.heard = append(g.heard[:i:i], g.heard[i+1:]...)
+			if h.sig == sig && !h.used && now.Sub(h.at) < witnessBack {
+				g.heard[i].used = true
 				g.mu.Unlock()
 				return true, true
 			}
@@ -339,9 +352,22 @@ func (g *guardian) witnessed(sig syscall.Signal) (got, ok bool) {
 		select {
 		case <-wake:
 		case <-timer.C:
-			return false, true
+			return g.coalesced(sig, asked), true
 		}
 	}
+}
+
+// coalesced reports whether a report of sig that witnessed one of our
+// copies came less than witnessAhead before asked (see witnessed).
+func (g *guardian) coalesced(sig syscall.Signal, asked time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, h := range g.heard {
+		if h.sig == sig && h.used && asked.Sub(h.at) < witnessAhead {
+			return true
+		}
+	}
+	return false
 }
 
 // setChild tells the guardian the child's pid.
