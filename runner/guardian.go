@@ -240,23 +240,28 @@ type Guardian struct {
 	taken atomic.Bool
 }
 
-// StartGuardian starts a guardian and returns once its process runs (its
-// program has been executed; its start-up goes on beside the caller's). It
-// logs, once taken over, to Start's Config.Logger.
+// StartGuardian starts a guardian in the background and returns at once.
+// It logs, once taken over, to Start's Config.Logger. Start waits for the
+// guardian's process to run before it forks the child, so the child is
+// never forked before the guardian (a signal sent to the group in between
+// would reach the child and not the witness, and be passed on a second
+// time).
 //
-// The start is not left to a goroutine: the child must never be forked
-// before the guardian (a signal sent to the group in between would reach
-// the child and not the witness, and be passed on a second time), and
-// waiting at the child's start for a guardian started in the background
-// cost more than starting it here. Go's fork (vfork) returns only once the
-// new process has executed, and its parent thread, ready again while the
-// guardian's start-up and the command's start compete for the CPUs, was
-// often not run again for half a millisecond and more; here, early in the
-// run, the guardian has a CPU to itself and the caller goes on at once.
+// Go's fork (vfork) blocks the calling thread until the new process has
+// executed its program, and where process creation is slow (the
+// paravirtualised 2-core machine the benchmarks run on now, where it takes
+// 1.5 ms) that block is better spent on another thread while this one
+// checks options, loads the AWS configuration and takes the lock: a run
+// was 6–8 % faster than with the fork made here (BENCHMARKS.md, fifth
+// pass). On a machine where exec is fast the opposite held by 0.5 ms
+// (third pass: there the child's start could catch up with a guardian
+// whose fork had not returned yet).
 func StartGuardian() *Guardian {
 	pg := &Guardian{done: make(chan struct{})}
-	pg.g, pg.err = startGuardian()
-	close(pg.done)
+	go func() {
+		defer close(pg.done)
+		pg.g, pg.err = startGuardian()
+	}()
 	return pg
 }
 
