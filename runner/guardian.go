@@ -252,10 +252,10 @@ type Guardian struct {
 // paravirtualised 2-core machine the benchmarks run on now, where it takes
 // 1.5 ms) that block is better spent on another thread while this one
 // checks options, loads the AWS configuration and takes the lock: a run
-// was 6–8 % faster than with the fork made here (BENCHMARKS.md, fifth
-// pass). On a machine where exec is fast the opposite held by 0.5 ms
-// (third pass: there the child's start could catch up with a guardian
-// whose fork had not returned yet).
+// was about a millisecond (1–4 %) faster than with the fork made here
+// (BENCHMARKS.md, fifth pass). On a machine where exec is fast the
+// opposite held by 0.5 ms (third pass: there the child's start could catch
+// up with a guardian whose fork had not returned yet).
 func StartGuardian() *Guardian {
 	pg := &Guardian{done: make(chan struct{})}
 	go func() {
