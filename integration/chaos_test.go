@@ -1233,11 +1233,18 @@ func (r *chaosRun) verify(procs int, long bool) {
 	}
 }
 
-// wrapperAt returns, among the wrappers that had one pid, the one running
-// at the CLOCK_MONOTONIC time at.
+// wrapperAt returns, among the wrappers that had one pid, the one whose
+// tree a child registering at the CLOCK_MONOTONIC time at belongs to: the
+// one running then, or one that exited less than chaosDeathBound before.
+// A registration is stamped when the monitor reads it, and a wrapper's
+// exit when Wait returns: a descendant forked just before its wrapper's
+// SIGKILL may be read after that exit was stamped, and may even start in
+// the moment the guardian takes to sweep the tree (CI met it once). Such
+// a child is held to dying within chaosDeathBound of the exit like any
+// other.
 func wrapperAt(ws []*chaosWrapper, at int64) *chaosWrapper {
 	for _, w := range ws {
-		if w.started <= at && (w.exited == 0 || at <= w.exited) {
+		if w.started <= at && (w.exited == 0 || at <= w.exited+int64(chaosDeathBound)) {
 			return w
 		}
 	}
