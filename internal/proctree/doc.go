@@ -5,6 +5,16 @@
 // guardian's design, its protocol and why it exists are in runner's
 // guardian.go; this package is small so that its init comes early and the
 // guardian starts without initialising the AWS SDK.
+//
+// Early means few imports, and only of packages the runtime and os need
+// anyway: Go initialises, at each step, the first package in import-path
+// order whose imports are all initialised. On Linux this package imports
+// no bytes, strings, encoding/binary or golang.org/x/sys/unix (they wait
+// for unicode and reflect, after which some forty packages, crypto's and
+// encoding's, come first by name), and its init runs after 22 packages
+// rather than 60: the guardian is ready about a millisecond sooner and
+// spends 1.6 ms less CPU (BENCHMARKS.md, sixth pass). The integration test
+// TestGuardianStartsBeforeTheRestIsInitialised holds it there.
 package proctree
 
 import "os"

@@ -3,17 +3,13 @@
 package proctree
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Deferred are blocked in the guardian from its first instruction
@@ -94,11 +90,11 @@ func guardianMain(marker string) int {
 // with them open.
 func readControl(fd int, do func(cmd, arg string)) {
 	buf := make([]byte, 512)
-	oob := make([]byte, unix.CmsgSpace(4*16))
+	oob := make([]byte, syscall.CmsgSpace(4*16))
 	var line []byte
 	for {
-		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
-		if errors.Is(err, unix.EINTR) {
+		n, oobn, _, _, err := syscall.Recvmsg(fd, buf, oob, 0)
+		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		if oobn > 0 {
@@ -110,15 +106,40 @@ func readControl(fd int, do func(cmd, arg string)) {
 		}
 		line = append(line, buf[:n]...)
 		for {
-			i := bytes.IndexByte(line, '\n')
+			i := indexByte(line, '\n')
 			if i < 0 {
 				break
 			}
-			cmd, arg, _ := strings.Cut(strings.TrimSpace(string(line[:i])), " ")
+			cmd, arg := splitCommand(line[:i])
 			line = line[i+1:]
 			do(cmd, arg)
 		}
 	}
+}
+
+// indexByte is bytes.IndexByte, and splitCommand strings.Cut(strings.TrimSpace(line), " "):
+// this package imports neither bytes nor strings (see init).
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func splitCommand(line []byte) (cmd, arg string) {
+	space := func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f' }
+	for len(line) > 0 && space(line[0]) {
+		line = line[1:]
+	}
+	for len(line) > 0 && space(line[len(line)-1]) {
+		line = line[:len(line)-1]
+	}
+	if i := indexByte(line, ' '); i >= 0 {
+		return string(line[:i]), string(line[i+1:])
+	}
+	return string(line), ""
 }
 
 // held are the descriptors received on the control socket; kept reachable
@@ -127,12 +148,12 @@ var held []int
 
 // holdRights keeps the descriptors of the SCM_RIGHTS messages in oob.
 func holdRights(oob []byte) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
+	msgs, err := syscall.ParseSocketControlMessage(oob)
 	if err != nil {
 		return
 	}
 	for _, m := range msgs {
-		if fds, err := unix.ParseUnixRights(&m); err == nil {
+		if fds, err := syscall.ParseUnixRights(&m); err == nil {
 			held = append(held, fds...)
 		}
 	}

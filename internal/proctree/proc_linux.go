@@ -1,14 +1,11 @@
 package proctree
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"os"
 	"strconv"
 	"syscall"
-
-	"golang.org/x/sys/unix"
+	"unsafe"
 )
 
 // State returns the state letter of /proc/PID/stat ('R', 'S', 'T',
@@ -20,7 +17,10 @@ func State(pid int) byte {
 	}
 	// "pid (comm) state ...": comm may hold spaces and parentheses, so
 	// the state is found after the last ')'.
-	i := bytes.LastIndexByte(stat, ')')
+	i := len(stat) - 1
+	for i >= 0 && stat[i] != ')' {
+		i--
+	}
 	if i < 0 || i+2 >= len(stat) {
 		return 0
 	}
@@ -37,10 +37,12 @@ func HasMarker(pid int, marker string) bool {
 	if err != nil {
 		return false
 	}
-	m := []byte(marker)
 	for len(b) > 0 {
-		entry, rest, _ := bytes.Cut(b, []byte{0})
-		if bytes.Equal(entry, m) {
+		entry, rest := b, []byte(nil)
+		if i := indexByte(b, 0); i >= 0 {
+			entry, rest = b[:i], b[i+1:]
+		}
+		if string(entry) == marker {
 			return true
 		}
 		b = rest
@@ -70,27 +72,31 @@ func All() []int {
 // as they are in the guardian, which inherits them blocked and never asks
 // os/signal for them.
 func readDeferred(sigs []syscall.Signal, report func(syscall.Signal)) error {
-	var set unix.Sigset_t
+	// The kernel's sigset_t: unsigned longs (Go's uint), signal n at bit
+	// n-1, kernelSigsetBits of them.
+	const wordBits = 32 << (^uint(0) >> 63)
+	var set [kernelSigsetBits / wordBits]uint
 	for _, sig := range sigs {
 		n := uint(sig) - 1
-		set.Val[n/64] |= 1 << (n % 64)
+		set[n/wordBits] |= 1 << (n % wordBits)
 	}
-	fd, err := unix.Signalfd(-1, &set, unix.SFD_CLOEXEC)
-	if err != nil {
-		return err
+	r, _, errno := syscall.Syscall6(syscall.SYS_SIGNALFD4, ^uintptr(0), uintptr(unsafe.Pointer(&set)), unsafe.Sizeof(set), syscall.O_CLOEXEC, 0, 0)
+	if errno != 0 {
+		return errno
 	}
+	fd := int(r)
 	go func() {
 		// struct signalfd_siginfo is 128 bytes; ssi_signo comes first.
 		buf := make([]byte, 128)
 		for {
-			n, err := unix.Read(fd, buf)
-			if errors.Is(err, unix.EINTR) {
+			n, err := syscall.Read(fd, buf)
+			if errors.Is(err, syscall.EINTR) {
 				continue
 			}
 			if err != nil || n < 4 {
 				return
 			}
-			report(syscall.Signal(binary.NativeEndian.Uint32(buf)))
+			report(syscall.Signal(*(*uint32)(unsafe.Pointer(&buf[0]))))
 		}
 	}()
 	return nil
