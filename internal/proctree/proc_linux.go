@@ -3,6 +3,7 @@ package proctree
 import (
 	"errors"
 	"os"
+	"runtime"
 	"strconv"
 	"syscall"
 	"unsafe"
@@ -73,14 +74,19 @@ func All() []int {
 // os/signal for them.
 func readDeferred(sigs []syscall.Signal, report func(syscall.Signal)) error {
 	// The kernel's sigset_t: unsigned longs (Go's uint), signal n at bit
-	// n-1, kernelSigsetBits of them.
+	// n-1; 64 signals, 128 on MIPS.
 	const wordBits = 32 << (^uint(0) >> 63)
-	var set [kernelSigsetBits / wordBits]uint
+	var set [128 / wordBits]uint
 	for _, sig := range sigs {
 		n := uint(sig) - 1
 		set[n/wordBits] |= 1 << (n % wordBits)
 	}
-	r, _, errno := syscall.Syscall6(syscall.SYS_SIGNALFD4, ^uintptr(0), uintptr(unsafe.Pointer(&set)), unsafe.Sizeof(set), syscall.O_CLOEXEC, 0, 0)
+	size := uintptr(64 / 8)
+	switch runtime.GOARCH {
+	case "mips", "mipsle", "mips64", "mips64le":
+		size = 128 / 8
+	}
+	r, _, errno := syscall.Syscall6(syscall.SYS_SIGNALFD4, ^uintptr(0), uintptr(unsafe.Pointer(&set)), size, syscall.O_CLOEXEC, 0, 0)
 	if errno != 0 {
 		return errno
 	}
