@@ -39,7 +39,9 @@ import (
 // than wall time); then, for --local and -t, the median time from the
 // start to each of the run's milestones (timeline); then the peak RSS of a
 // holder and a waiter. The pairs of a build take turns among three copies
-// of its file (fileCopies says why).
+// of its file (fileCopies says why). Other lock tools, built by whoever
+// measures, are paired in the same way with LOCKED_RUN_BENCH_PEERS
+// (peerPairs).
 //
 //	LOCKED_RUN_TEST_NORACE=1 go test -count=1 -run '^$' -bench Paired -benchtime 1x ./integration
 func BenchmarkPaired(b *testing.B) {
@@ -141,6 +143,7 @@ func BenchmarkPaired(b *testing.B) {
 	for _, bin := range bins {
 		holdWaitRSS(b, bin.name, bin.path, denv, table)
 	}
+	peerPairs(b, dir, bins[0], table, denv, caenv)
 }
 
 // timeline prints where the time of a run goes: each binary runs args

@@ -93,15 +93,22 @@ func Client(endpoint string, httpClient aws.HTTPClient) *dynamodb.Client {
 // when the test ends.
 func NewTable(t testing.TB) string {
 	t.Helper()
-	ep := Endpoint(t)
-	c := Client(ep, nil)
 	name := "locked-run-test-" + randomHex(6)
+	CreateTable(t, name, "LockID")
+	return name
+}
+
+// CreateTable creates the on-demand table name, with the string partition
+// key key, in DynamoDB Local, and deletes it when the test ends.
+func CreateTable(t testing.TB, name, key string) {
+	t.Helper()
+	c := Client(Endpoint(t), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:            aws.String(name),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("LockID"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("LockID"), KeyType: types.KeyTypeHash}},
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(key), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(key), KeyType: types.KeyTypeHash}},
 		BillingMode:          types.BillingModePayPerRequest,
 	})
 	if err != nil {
@@ -112,7 +119,6 @@ func NewTable(t testing.TB) string {
 		defer cancel()
 		_, _ = c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 	})
-	return name
 }
 
 func randomHex(n int) string {
