@@ -116,14 +116,7 @@ func BenchmarkPaired(b *testing.B) {
 		for i := range pairs {
 			for j := range bins {
 				path := copies[j][i%len(copies[j])]
-				var f, l run
-				if (i+j)%2 == 0 {
-					f = measure(b, os.Environ(), "flock", flockArgs...)
-					l = measure(b, sc.env, path, keyOf(sc.args, j)...)
-				} else {
-					l = measure(b, sc.env, path, keyOf(sc.args, j)...)
-					f = measure(b, os.Environ(), "flock", flockArgs...)
-				}
+				f, l := measurePair(b, (i+j)%2 == 0, flockArgs, sc.env, path, keyOf(sc.args, j)...)
 				ratios[j] = append(ratios[j], float64(l.wall)/float64(f.wall))
 				cpus[j] = append(cpus[j], ms(l.cpu))
 				flockCPUs = append(flockCPUs, ms(f.cpu))
@@ -143,7 +136,7 @@ func BenchmarkPaired(b *testing.B) {
 	for _, bin := range bins {
 		holdWaitRSS(b, bin.name, bin.path, denv, table)
 	}
-	peerPairs(b, dir, bins[0], table, denv, caenv)
+	peerPairs(b, dir, bins[0].name, copies[0], table, denv, caenv)
 }
 
 // timeline prints where the time of a run goes: each binary runs args
@@ -478,6 +471,21 @@ func measure(b *testing.B, env []string, name string, args ...string) run {
 		wall: wall,
 		cpu:  time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
 	}
+}
+
+// measurePair runs `flock` with flockArgs and the command, flock first
+// when flockFirst, and returns both runs: alternating the order keeps
+// whichever runs second from always finding the caches warm.
+func measurePair(b *testing.B, flockFirst bool, flockArgs, env []string, name string, args ...string) (f, l run) {
+	b.Helper()
+	if flockFirst {
+		f = measure(b, os.Environ(), "flock", flockArgs...)
+		l = measure(b, env, name, args...)
+	} else {
+		l = measure(b, env, name, args...)
+		f = measure(b, os.Environ(), "flock", flockArgs...)
+	}
+	return f, l
 }
 
 func median(xs []float64) float64 { return quantileF(xs, 0.5) }

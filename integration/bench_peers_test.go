@@ -11,7 +11,8 @@ import (
 )
 
 // peerPairs measures other lock tools the way BenchmarkPaired measures
-// locked-run, in the same rounds as locked-run's `-t T -- true` (bin), so
+// locked-run, in the same rounds as locked-run's `-t T -- true` (the
+// build named binName, run from its file copies lr), so
 // that both see the same load and the same DynamoDB Local:
 //
 //	LOCKED_RUN_BENCH_PEERS="lock-exec=/path/to/lock-exec run k true"
@@ -23,7 +24,7 @@ import (
 // with AWS_CA_BUNDLE. PEER_TABLES names tables to create first, as
 // table:partition-key (a string key, on-demand). Building a peer is up to
 // whoever measures it: nothing of another tool is part of this project.
-func peerPairs(b *testing.B, dir string, bin binary, table string, denv, caenv []string) {
+func peerPairs(b *testing.B, dir, binName string, lr []string, table string, denv, caenv []string) {
 	b.Helper()
 	spec := os.Getenv("LOCKED_RUN_BENCH_PEERS")
 	if spec == "" {
@@ -52,7 +53,6 @@ func peerPairs(b *testing.B, dir string, bin binary, table string, denv, caenv [
 			ddblocal.CreateTable(b, name, key)
 		}
 	}
-	lr := fileCopies(b, bin.path, filepath.Join(dir, "peer-locked-run"), pairCopies)
 	lrArgs := []string{"-t", table, "-k", "peer-pairs", "--", "true"}
 	flockArgs := []string{filepath.Join(dir, "flock"), "true"}
 	const warm, pairs = 3, 60
@@ -68,14 +68,7 @@ func peerPairs(b *testing.B, dir string, bin binary, table string, denv, caenv [
 				if j > 0 {
 					path, args = peers[j-1].copies[i%len(peers[j-1].copies)], peers[j-1].args
 				}
-				var f, l run
-				if (i+j)%2 == 0 {
-					f = measure(b, os.Environ(), "flock", flockArgs...)
-					l = measure(b, env.env, path, args...)
-				} else {
-					l = measure(b, env.env, path, args...)
-					f = measure(b, os.Environ(), "flock", flockArgs...)
-				}
+				f, l := measurePair(b, (i+j)%2 == 0, flockArgs, env.env, path, args...)
 				if i >= warm {
 					ratios[j] = append(ratios[j], float64(l.wall)/float64(f.wall))
 					walls[j] = append(walls[j], ms(l.wall))
@@ -84,7 +77,7 @@ func peerPairs(b *testing.B, dir string, bin binary, table string, denv, caenv [
 		}
 		load, _ := os.ReadFile("/proc/loadavg")
 		for j := range len(peers) + 1 {
-			name := "locked-run " + bin.name + " `-t T -- true`"
+			name := "locked-run " + binName + " `-t T -- true`"
 			if j > 0 {
 				name = peers[j-1].name + " `" + strings.Join(peers[j-1].args, " ") + "`"
 			}
