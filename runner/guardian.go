@@ -96,17 +96,35 @@ func startGuardian() (*guardian, error) {
 		return nil, err
 	}
 	env := []string{proctree.Env + "=", "GORACE=atexit_sleep_ms=0"}
-	cmd := &exec.Cmd{
-		Path: exe,
-		// A name that `pkill -f locked-run` does not match: a signal sent
-		// to locked-run and the guardian, not the child, would look like one
-		// sent to the whole job and never reach the child.
-		Args: []string{"lockedrun-guardian", "guard"},
-		Env:  env,
-		// The guardian reads 3 and writes 4.
-		ExtraFiles: []*os.File{ctlR, repW},
+	newCmd := func(path string) *exec.Cmd {
+		return &exec.Cmd{
+			Path: path,
+			// A name that `pkill -f locked-run` does not match: a signal
+			// sent to locked-run and the guardian, not the child, would
+			// look like one sent to the whole job and never reach the
+			// child.
+			Args: []string{"lockedrun-guardian", "guard"},
+			Env:  env,
+			// The guardian reads 3 and writes 4.
+			ExtraFiles: []*os.File{ctlR, repW},
+		}
 	}
-	err = startDeferring(cmd, proctree.Deferred)
+	// The guardian's own program where there is one (linux/amd64), started
+	// with every signal blocked; else, or if it cannot be executed, this
+	// program again, with those blocked that it can leave blocked.
+	var cmd *exec.Cmd
+	err = errors.ErrUnsupported
+	if tinyGuardians {
+		var path string
+		if path, err = tinyGuardian(); err == nil {
+			cmd = newCmd(path)
+			err = startDeferring(cmd, allSignals())
+		}
+	}
+	if err != nil {
+		cmd = newCmd(exe)
+		err = startDeferring(cmd, proctree.Deferred)
+	}
 	ctlR.Close()
 	repW.Close()
 	if err != nil {
@@ -154,6 +172,28 @@ func startGuardian() (*guardian, error) {
 		}
 	}()
 	return g, nil
+}
+
+// tinyGuardians says whether startGuardian uses the guardian's own program
+// where there is one; tests of the other turn it off.
+var tinyGuardians = true
+
+// allSignals are the signals the guardian's own program is started with
+// blocked: every one but SIGKILL and SIGSTOP, which cannot be, and those
+// the kernel sends for a fault, which must not be on the thread that
+// forks. It reads those it reports from a signalfd and leaves the others
+// pending.
+func allSignals() []syscall.Signal {
+	var out []syscall.Signal
+	for sig := syscall.Signal(1); sig <= 64; sig++ {
+		switch sig {
+		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGSEGV, syscall.SIGBUS,
+			syscall.SIGFPE, syscall.SIGILL, syscall.SIGTRAP, syscall.SIGSYS:
+		default:
+			out = append(out, sig)
+		}
+	}
+	return out
 }
 
 // socketPair returns the two ends of a Unix stream socket, close-on-exec:
