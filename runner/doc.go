@@ -21,16 +21,16 @@
 // alone must be. Go's os/signal does not say who sent a signal, so the
 // runner keeps a witness: the guardian (guardian.go), a process of ours in
 // the same process group, which reports every signal it receives. On
-// linux/amd64 it is a program of its own (guardian_linux_amd64.s, run from
-// a memfd: tinyguard_linux_amd64.go), elsewhere a second copy of this
-// program (internal/proctree). A signal we receive that the guardian received within a moment
+// linux/amd64 it is this process forked without exec, running machine code
+// of its own (guardian_linux_amd64.s and .go), elsewhere a second copy of
+// this program (internal/proctree). A signal we receive that the guardian received within a moment
 // was sent to the group or to every process of the tree; otherwise it was
 // sent to us, and Process.Signal passes it to the child process (not to its
 // group: the child's helpers get only what the child sends them). The
 // guardian starts before the child, so it is in the group for every signal
 // the child can get; the signals it reports are blocked in it from its
-// first instruction and read from a signalfd (all of them in its own
-// program, the job-control ones in the copy of this one), so one that
+// first instruction and read from a signalfd (all of them in the forked
+// one, the job-control ones in the copy of this program), so one that
 // arrives while it starts is reported late instead of stopping it; a
 // signal that kills it before it catches signals is reported by its exit
 // status.

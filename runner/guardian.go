@@ -81,58 +81,77 @@ type heardSignal struct {
 // setChild the child's pid. The returned guardian is reaped by a goroutine
 // that ends when the guardian exits, which close makes it do.
 func startGuardian() (*guardian, error) {
-	exe, err := selfExe()
+	ctl, ctlR, repR, repW, err := guardianFiles()
 	if err != nil {
 		return nil, err
 	}
-	ctl, ctlR, err := socketPair()
-	if err != nil {
-		return nil, err
-	}
-	repR, repW, err := os.Pipe()
-	if err != nil {
+	// On linux/amd64 the guardian is this process forked, running code of
+	// its own (guardian_linux_amd64.go): its first report says it is ready;
+	// end of file, that it died starting (a kernel or a policy that refuses
+	// what it does). Elsewhere, or then, it is this program started again.
+	// It reads 3 and writes 4.
+	if pid, err := forkGuardian(ctlR, repW); err == nil {
 		ctlR.Close()
+		repW.Close()
+		proc, _ := os.FindProcess(pid) // cannot fail on Unix
+		var b [1]byte
+		if n, _ := repR.Read(b[:]); n == 1 && b[0] == 0 {
+			return watchGuardian(pid, ctl, repR, proc.Wait, true), nil
+		}
+		proc.Wait() //nolint:errcheck // it is gone either way
 		ctl.Close()
-		return nil, err
+		repR.Close()
+		if ctl, ctlR, repR, repW, err = guardianFiles(); err != nil {
+			return nil, err
+		}
 	}
-	env := []string{proctree.Env + "=", "GORACE=atexit_sleep_ms=0"}
-	newCmd := func(path string) *exec.Cmd {
-		return &exec.Cmd{
-			Path: path,
+	exe, err := selfExe()
+	if err == nil {
+		cmd := &exec.Cmd{
+			Path: exe,
 			// A name that `pkill -f locked-run` does not match: a signal
 			// sent to locked-run and the guardian, not the child, would
 			// look like one sent to the whole job and never reach the
 			// child.
-			Args: []string{"lockedrun-guardian", "guard"},
-			Env:  env,
-			// The guardian reads 3 and writes 4.
+			Args:       []string{"lockedrun-guardian", "guard"},
+			Env:        []string{proctree.Env + "=", "GORACE=atexit_sleep_ms=0"},
 			ExtraFiles: []*os.File{ctlR, repW},
 		}
-	}
-	// The guardian's own program where there is one (linux/amd64), started
-	// with every signal blocked; else, or if it cannot be executed, this
-	// program again, with those blocked that it can leave blocked.
-	var cmd *exec.Cmd
-	err = errors.ErrUnsupported
-	if tinyGuardians {
-		var path string
-		if path, err = tinyGuardian(); err == nil {
-			cmd = newCmd(path)
-			err = startDeferring(cmd, allSignals())
+		if err = startDeferring(cmd, proctree.Deferred); err == nil {
+			ctlR.Close()
+			repW.Close()
+			return watchGuardian(cmd.Process.Pid, ctl, repR, func() (*os.ProcessState, error) {
+				err := cmd.Wait()
+				return cmd.ProcessState, err
+			}, false), nil
 		}
-	}
-	if err != nil {
-		cmd = newCmd(exe)
-		err = startDeferring(cmd, proctree.Deferred)
 	}
 	ctlR.Close()
 	repW.Close()
-	if err != nil {
-		ctl.Close()
-		repR.Close()
-		return nil, err
+	ctl.Close()
+	repR.Close()
+	return nil, err
+}
+
+// guardianFiles returns the control socket's two ends (ours, the
+// guardian's) and the reports pipe's (ours, the guardian's).
+func guardianFiles() (ctl, ctlR, repR, repW *os.File, err error) {
+	if ctl, ctlR, err = socketPair(); err != nil {
+		return nil, nil, nil, nil, err
 	}
-	g := &guardian{pid: cmd.Process.Pid, ctl: ctl, wake: make(chan struct{})}
+	if repR, repW, err = os.Pipe(); err != nil {
+		ctlR.Close()
+		ctl.Close()
+		return nil, nil, nil, nil, err
+	}
+	return ctl, ctlR, repR, repW, nil
+}
+
+// watchGuardian returns the guardian pid, whose control socket is ctl and
+// reports come on repR (its ready report already read if ready), and
+// starts the goroutine that reads its reports and then reaps it with wait.
+func watchGuardian(pid int, ctl, repR *os.File, wait func() (*os.ProcessState, error), ready bool) *guardian {
+	g := &guardian{pid: pid, ctl: ctl, ready: ready, wake: make(chan struct{})}
 	go func() {
 		buf := make([]byte, 64)
 		for {
@@ -152,14 +171,14 @@ func startGuardian() (*guardian, error) {
 			}
 		}
 		repR.Close()
-		err := cmd.Wait()
+		state, err := wait()
 		g.ctl.Close()
 		g.mu.Lock()
 		// A signal sent to the group before the guardian could catch it
 		// killed it: that, too, says the group got it.
 		// (No ProcessState when Wait failed: a reaper of orphans took the
 		// guardian's status first.)
-		if ws, ok := processStatus(cmd); ok && ws.Signaled() {
+		if ws, ok := waitStatus(state); ok && ws.Signaled() {
 			g.heard = append(g.heard, heardSignal{sig: ws.Signal(), at: time.Now()})
 			g.deathSig, g.deathAt = ws.Signal(), time.Now()
 		}
@@ -171,29 +190,7 @@ func startGuardian() (*guardian, error) {
 			log.Debug("guardian exited", "pid", g.pid, "error", err)
 		}
 	}()
-	return g, nil
-}
-
-// tinyGuardians says whether startGuardian uses the guardian's own program
-// where there is one; tests of the other turn it off.
-var tinyGuardians = true
-
-// allSignals are the signals the guardian's own program is started with
-// blocked: every one but SIGKILL and SIGSTOP, which cannot be, and those
-// the kernel sends for a fault, which must not be on the thread that
-// forks. It reads those it reports from a signalfd and leaves the others
-// pending.
-func allSignals() []syscall.Signal {
-	var out []syscall.Signal
-	for sig := syscall.Signal(1); sig <= 64; sig++ {
-		switch sig {
-		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGSEGV, syscall.SIGBUS,
-			syscall.SIGFPE, syscall.SIGILL, syscall.SIGTRAP, syscall.SIGSYS:
-		default:
-			out = append(out, sig)
-		}
-	}
-	return out
+	return g
 }
 
 // socketPair returns the two ends of a Unix stream socket, close-on-exec:
@@ -436,11 +433,11 @@ func (g *guardian) close() {
 	syscall.Kill(g.pid, syscall.SIGKILL) //nolint:errcheck // it may have died already
 }
 
-// processStatus returns the wait status of cmd after Wait, if Wait got one.
-func processStatus(cmd *exec.Cmd) (syscall.WaitStatus, bool) {
-	if cmd.ProcessState == nil {
+// waitStatus returns the wait status in state, if Wait got one.
+func waitStatus(state *os.ProcessState) (syscall.WaitStatus, bool) {
+	if state == nil {
 		return 0, false
 	}
-	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	ws, ok := state.Sys().(syscall.WaitStatus)
 	return ws, ok
 }

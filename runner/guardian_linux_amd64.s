@@ -2,12 +2,12 @@
 
 #include "textflag.h"
 
-// The guardian's program for linux/amd64, as machine code: tinyguard_linux_amd64.go
-// copies the bytes of guardianProgram into a small static executable and
-// runs that, so that the guardian costs a few system calls instead of a
-// second start of this 14 MB Go program (BENCHMARKS.md, seventh pass). It is
-// internal/proctree's guardianMain, line for line, and speaks the same
-// protocol (runner/guardian.go):
+// The guardian on linux/amd64: forkGuardian (guardian_linux_amd64.go)
+// forks this process without exec, and the new process runs the machine
+// code below and nothing else, so that the guardian costs a fork and a few
+// system calls instead of a second start of this 14 MB Go program
+// (BENCHMARKS.md, seventh pass). It is internal/proctree's guardianMain,
+// line for line, and speaks the same protocol (runner/guardian.go):
 //
 //   - fd 3 is the control socket: "M marker", "C pid" and "W" lines, files
 //     passed along with them (SCM_RIGHTS) held until exit, end of file when
@@ -21,17 +21,33 @@
 //     environment holds the marker entry, sweeping /proc until a sweep finds
 //     none or 900 ms have passed.
 //
-// It is started with every signal blocked and keeps them blocked: the seven
+// It is forked with every signal blocked and keeps them blocked: the seven
 // above are read from a signalfd, the rest stay pending, so nothing sent to
-// the process group stops or kills it (SIGKILL and SIGSTOP aside).
+// the process group stops or kills it (SIGKILL and SIGSTOP aside), and no
+// handler of the Go runtime ever runs in it.
 //
-// Constraints of a program made by copying: no reference to any symbol
-// (calls, data), only jumps inside this function; its memory is the bss
-// segment the executable maps at BSS (R15 holds it throughout), laid out
-// below. Subroutines return by a number in a register (R12 for buildpath,
-// R13 for state) that the routine compares to jump back.
+// What a process forked from a running Go program may touch: only what
+// the fork copied and nothing the runtime could have left half-written.
+// The code never calls into Go, reads no Go variable and writes only its
+// own memory, a region of the parent's set aside for it (R15 holds it
+// throughout; layout below), and the arguments and environment on the
+// process stack (what ps and /proc show of it). The parent marks everything else it writes MADV_DONTFORK
+// first, so that the fork copies almost nothing and the parent's next
+// writes fault on no page shared with the guardian. Subroutines return by
+// a number in a register (R12 for buildpath, R13 for state) that the
+// routine compares to jump back.
 
-#define BSS 0x600000
+// The region, guardianRegionSize bytes: the program's memory, then what
+// forkGuardian tells it, then the stack the fork starts on (unused: no
+// call is ever made).
+#define PARAMS 0x10000
+#define PARAM_NULL 0x10000
+#define PARAM_CTL 0x10008
+#define PARAM_REP 0x10010
+#define PARAM_ARGS 0x10018
+#define PARAM_ARGSLEN 0x10020
+#define PARAM_ENV 0x10028
+#define PARAM_ENVLEN 0x10030
 
 #define POLLFDS 0x0
 #define TIMEOUT 0x10
@@ -84,9 +100,140 @@
 	IMULQ	$1000000000, AX; \
 	ADDQ	(NOW+8)(R15), AX
 
-// func guardianProgram(), never called: its bytes are the program.
-TEXT ·guardianProgram(SB), NOSPLIT|NOFRAME, $0-0
-	MOVQ	$BSS, R15
+// func rawForkGuardian(region, stack uintptr) (pid, errno uintptr)
+//
+// fork() onto stack (the kernel's clone, with only SIGCHLD): the parent
+// returns the pid; the child becomes the guardian and never returns.
+// Signals must be blocked on the calling thread.
+TEXT ·rawForkGuardian(SB), NOSPLIT, $0-32
+	MOVQ	region+0(FP), R15
+	MOVQ	$17, DI // SIGCHLD
+	MOVQ	stack+8(FP), SI
+	XORQ	DX, DX
+	XORQ	R10, R10
+	XORQ	R8, R8
+	MOVQ	$56, AX // clone
+	SYSCALL
+	CMPQ	AX, $0
+	JEQ	child
+	CMPQ	AX, $0xfffffffffffff001
+	JLS	parent
+	NEGQ	AX
+	MOVQ	$0, pid+16(FP)
+	MOVQ	AX, errno+24(FP)
+	RET
+parent:
+	MOVQ	AX, pid+16(FP)
+	MOVQ	$0, errno+24(FP)
+	RET
+
+child:
+	// The descriptors, as os/exec would set them for a new program: the
+	// null device on 0-2, the control socket on 3, the reports on 4, and
+	// nothing else of the parent's (a pipe held open here would keep a
+	// reader of locked-run's output waiting). First the three sources to 5
+	// and above, so that placing one cannot overwrite another.
+	MOVQ	PARAM_NULL(R15), DI
+	MOVQ	$1030, SI // F_DUPFD_CLOEXEC
+	MOVQ	$5, DX
+	MOVQ	$72, AX // fcntl
+	SYSCALL
+	CMPQ	AX, $0xfffffffffffff001
+	JCC	exit
+	MOVQ	AX, R12
+	MOVQ	PARAM_CTL(R15), DI
+	MOVQ	$1030, SI
+	MOVQ	$5, DX
+	MOVQ	$72, AX
+	SYSCALL
+	CMPQ	AX, $0xfffffffffffff001
+	JCC	exit
+	MOVQ	AX, R13
+	MOVQ	PARAM_REP(R15), DI
+	MOVQ	$1030, SI
+	MOVQ	$5, DX
+	MOVQ	$72, AX
+	SYSCALL
+	CMPQ	AX, $0xfffffffffffff001
+	JCC	exit
+	MOVQ	AX, R14
+	XORQ	SI, SI
+placenull:
+	// dup3(null, 0..2, 0)
+	MOVQ	R12, DI
+	XORQ	DX, DX
+	MOVQ	$292, AX // dup3
+	SYSCALL
+	CMPQ	AX, $0xfffffffffffff001
+	JCC	exit
+	INCQ	SI
+	CMPQ	SI, $3
+	JLT	placenull
+	MOVQ	R13, DI
+	MOVQ	$3, SI
+	XORQ	DX, DX
+	MOVQ	$292, AX
+	SYSCALL
+	CMPQ	AX, $0xfffffffffffff001
+	JCC	exit
+	MOVQ	R14, DI
+	MOVQ	$4, SI
+	XORQ	DX, DX
+	MOVQ	$292, AX
+	SYSCALL
+	CMPQ	AX, $0xfffffffffffff001
+	JCC	exit
+	// close_range(5, ~0, 0); before Linux 5.9, one close at a time.
+	MOVQ	$5, DI
+	MOVQ	$-1, SI
+	XORQ	DX, DX
+	MOVQ	$436, AX // close_range
+	SYSCALL
+	CMPQ	AX, $0
+	JEQ	closed
+	MOVQ	$5, R12
+closeone:
+	MOVQ	R12, DI
+	MOVQ	$3, AX // close
+	SYSCALL
+	INCQ	R12
+	CMPQ	R12, $65536
+	JLT	closeone
+closed:
+
+	// The arguments and the environment, as ps and /proc show them: those
+	// of the guardian started anew, "lockedrun-guardian guard" (a name
+	// `pkill -f locked-run` does not match) and "LOCKED_RUN_GUARDIAN=" (a
+	// tool that finds a job's processes by a variable it set would count
+	// locked-run's), NUL-filled to their old length. They are one block,
+	// arguments then environment (forkGuardian passes none otherwise).
+	MOVQ	PARAM_ARGS(R15), DI
+	CMPQ	DI, $0
+	JEQ	renamed
+	MOVQ	PARAM_ARGSLEN(R15), CX
+	ADDQ	PARAM_ENVLEN(R15), CX
+	XORQ	AX, AX
+	REP;	STOSB
+	CMPQ	PARAM_ARGSLEN(R15), $25
+	JLT	argsdone
+	MOVQ	PARAM_ARGS(R15), DI
+	MOVQ	$0x757264656b636f6c, AX // "lockedru"
+	MOVQ	AX, 0(DI)
+	MOVQ	$0x6964726175672d6e, AX // "n-guardi"
+	MOVQ	AX, 8(DI)
+	MOVQ	$0x6472617567006e61, AX // "an\0guard"
+	MOVQ	AX, 16(DI)
+argsdone:
+	CMPQ	PARAM_ENVLEN(R15), $21
+	JLT	renamed
+	MOVQ	PARAM_ENV(R15), DI
+	MOVQ	$0x525f44454b434f4c, AX // "LOCKED_R"
+	MOVQ	AX, 0(DI)
+	MOVQ	$0x44524155475f4e55, AX // "UN_GUARD"
+	MOVQ	AX, 8(DI)
+	MOVL	$0x3d4e4149, AX // "IAN="
+	MOVL	AX, 16(DI)
+renamed:
 
 	// The name in ps -o comm and pkill's default match: "lockedrun-guard".
 	MOVQ	$0x757264656b636f6c, AX
@@ -98,7 +245,7 @@ TEXT ·guardianProgram(SB), NOSPLIT|NOFRAME, $0-0
 	MOVQ	$157, AX // prctl
 	SYSCALL
 
-	// Every signal blocked (they were at the exec; this is the guarantee).
+	// Every signal blocked (they were at the fork; this is the guarantee).
 	MOVQ	$-1, AX
 	MOVQ	AX, SIGSET(R15)
 	MOVQ	$0, DI // SIG_BLOCK
@@ -118,9 +265,7 @@ TEXT ·guardianProgram(SB), NOSPLIT|NOFRAME, $0-0
 	MOVQ	$289, AX // signalfd4
 	SYSCALL
 	CMPQ	AX, $0
-	JGE	sigfdok
-	MOVQ	$-1, AX // poll ignores a negative fd: no reports, still a guardian
-sigfdok:
+	JLT	exit // no witness: forkGuardian's caller starts locked-run instead
 	MOVQ	AX, SIGFD(R15)
 
 	// Ready.
@@ -655,9 +800,3 @@ exit:
 	MOVQ	$231, AX // exit_group
 	SYSCALL
 	JMP	exit
-
-// func guardianProgramStart() *byte
-TEXT ·guardianProgramStart(SB), NOSPLIT, $0-8
-	LEAQ	·guardianProgram(SB), AX
-	MOVQ	AX, ret+0(FP)
-	RET

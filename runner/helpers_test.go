@@ -490,6 +490,14 @@ func (r *reporter) say(format string, args ...any) {
 }
 
 func helperMain(args []string) int {
+	// Helpers wait with select {}; in a build without cgo the runtime
+	// would call that a deadlock and exit 2, were no goroutine asleep in
+	// a timer.
+	go func() {
+		for {
+			time.Sleep(time.Hour)
+		}
+	}()
 	switch args[0] {
 	case "child":
 		return childMain(args[1:])

@@ -87,10 +87,10 @@ var platformFiles = []struct {
 	{"./runner", "tree_linux.go", []string{"linux"}},
 	{"./runner", "proc_darwin.go", []string{"darwin"}},
 	{"./runner", "tree_darwin.go", []string{"darwin"}},
-	// The guardian's own program: linux/amd64 (the GOARCH these lists are
-	// made for); every other port starts locked-run again.
-	{"./runner", "tinyguard_linux_amd64.go", []string{"linux"}},
-	{"./runner", "tinyguard_other.go", []string{"darwin"}},
+	// The guardian forked: linux/amd64 (the GOARCH these lists are made
+	// for); every other port starts locked-run again.
+	{"./runner", "guardian_linux_amd64.go", []string{"linux"}},
+	{"./runner", "guardian_other.go", []string{"darwin"}},
 	{"./internal/proctree", "platform.go", allOS},
 	{"./internal/proctree", "guardian.go", unix},
 	{"./internal/proctree", "proc.go", unix},

@@ -1,9 +1,9 @@
 // Package proctree reads what locked-run's runner needs of the process
 // table (a process's state and environment, every pid), and holds the
-// program of the runner's guardian where it has none of its own (every
-// platform but linux/amd64, or where its own cannot be run): locked-run
-// started again with Env set, which this package's init runs instead of
-// the rest of the program. The
+// program of the runner's guardian where it is not forked (every platform
+// but linux/amd64, or where the fork fails: runner/guardian_linux_amd64.go):
+// locked-run started again with Env set, which this package's init runs
+// instead of the rest of the program. The
 // guardian's design, its protocol and why it exists are in runner's
 // guardian.go; this package is small so that its init comes early and the
 // guardian starts without initialising the AWS SDK.

@@ -4,16 +4,15 @@ package runner
 
 import (
 	"bytes"
-	"debug/elf"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -31,63 +30,68 @@ func init() {
 	}
 }
 
-func TestTinyGuardianImageIsTheProgram(t *testing.T) {
-	image, err := tinyImage()
+func TestForkedGuardianLooksLikeOneStartedAnew(t *testing.T) {
+	g := startTestGuardian(t, true)
+	proc := "/proc/" + strconv.Itoa(g.pid)
+	cmdline, err := os.ReadFile(proc + "/cmdline")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := elf.NewFile(bytes.NewReader(image))
+	// Our arguments' room, NUL-filled after the new ones.
+	if want := "lockedrun-guardian\x00guard\x00"; !bytes.HasPrefix(cmdline, []byte(want)) || len(bytes.Trim(cmdline[len(want):], "\x00")) != 0 {
+		t.Errorf("cmdline %q, want %q and NULs", cmdline, want)
+	}
+	environ, err := os.ReadFile(proc + "/environ")
 	if err != nil {
-		t.Fatalf("not an ELF file: %v", err)
+		t.Fatal(err)
 	}
-	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 || f.Type != elf.ET_EXEC {
-		t.Errorf("class %v machine %v type %v, want a 64-bit x86-64 executable", f.Class, f.Machine, f.Type)
+	if want := "LOCKED_RUN_GUARDIAN=\x00"; !bytes.HasPrefix(environ, []byte(want)) || len(bytes.Trim(environ[len(want):], "\x00")) != 0 {
+		t.Errorf("environ %q, want %q and NULs", environ, want)
 	}
-	if f.Entry != tinyText+tinyCodeOff {
-		t.Errorf("entry %#x, want %#x", f.Entry, tinyText+tinyCodeOff)
+	if comm, _ := os.ReadFile(proc + "/comm"); string(comm) != "lockedrun-guard\n" {
+		t.Errorf("comm %q, want lockedrun-guard", comm)
 	}
-	var code, bss *elf.Prog
-	for _, p := range f.Progs {
-		switch {
-		case p.Type == elf.PT_LOAD && p.Flags == elf.PF_R|elf.PF_X:
-			code = p
-		case p.Type == elf.PT_LOAD && p.Flags == elf.PF_R|elf.PF_W:
-			bss = p
-		case p.Type == elf.PT_GNU_STACK && p.Flags&elf.PF_X != 0:
-			t.Errorf("executable stack")
+	fds, err := os.ReadDir(proc + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"0": os.DevNull, "1": os.DevNull, "2": os.DevNull, "3": "socket:", "4": "pipe:", "5": "anon_inode:[signalfd]"}
+	for _, fd := range fds {
+		target, _ := os.Readlink(proc + "/fd/" + fd.Name())
+		if w, ok := want[fd.Name()]; !ok || !strings.HasPrefix(target, w) {
+			t.Errorf("fd %s -> %s, want only %v", fd.Name(), target, want)
 		}
 	}
-	if code == nil || bss == nil {
-		t.Fatalf("program headers %v: want a code and a data segment", f.Progs)
-	}
-	if bss.Vaddr != tinyBSS || bss.Memsz != tinyBSSSize {
-		t.Errorf("data segment at %#x, %#x bytes; the program expects %#x, %#x", bss.Vaddr, bss.Memsz, tinyBSS, tinyBSSSize)
-	}
-	got, err := io.ReadAll(code.Open())
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := guardianProgramStart()
-	size := funcSize(uintptr(unsafe.Pointer(start)))
-	want := unsafe.Slice(start, size)
-	if size < 1000 || !bytes.Equal(got[tinyCodeOff:], want) {
-		t.Errorf("the code segment is not guardianProgram's %d bytes", size)
+	status, _ := os.ReadFile(proc + "/status")
+	for _, line := range strings.Split(string(status), "\n") {
+		// Every signal blocked but SIGKILL and SIGSTOP, which cannot be.
+		if strings.HasPrefix(line, "SigBlk:") && !strings.HasSuffix(line, "fffffffffffbfeff") {
+			t.Errorf("%s, want every signal blocked", line)
+		}
 	}
 }
 
-// Both guardians, the program of its own and locked-run again, speak one
-// protocol; these run each through it.
+// A forked guardian that dies before it says it is ready is replaced by
+// locked-run started again.
+func TestForkedGuardianThatDiesStartingIsReplaced(t *testing.T) {
+	defer func() { breakForkedGuardian = false }()
+	breakForkedGuardian = true
+	startTestGuardian(t, false)
+}
+
+// Both guardians, this process forked and locked-run started again, speak
+// one protocol; these run each through it.
 func TestGuardianProtocol(t *testing.T) {
-	for _, tinyOne := range []bool{true, false} {
-		name := "locked-run again"
-		if tinyOne {
-			name = "its own program"
+	for _, forked := range []bool{true, false} {
+		name := "locked-run started again"
+		if forked {
+			name = "this process forked"
 		}
 		t.Run(name, func(t *testing.T) {
-			defer func(old bool) { tinyGuardians = old }(tinyGuardians)
-			tinyGuardians = tinyOne
+			defer func(old bool) { forkGuardians = old }(forkGuardians)
+			forkGuardians = forked
 			t.Run("it reports each signal it receives and neither stops nor dies of one", func(t *testing.T) {
-				g := startTestGuardian(t, tinyOne)
+				g := startTestGuardian(t, forked)
 				sent := []syscall.Signal{syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGTSTP, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR2}
 				for _, sig := range sent {
 					if err := syscall.Kill(g.pid, sig); err != nil {
@@ -115,7 +119,7 @@ func TestGuardianProtocol(t *testing.T) {
 				}
 			})
 			t.Run("at our end of file it kills the child and the marked, holding the files until it exits", func(t *testing.T) {
-				g := startTestGuardian(t, tinyOne)
+				g := startTestGuardian(t, forked)
 				marker := fmt.Sprintf("LOCKED_RUN_OWNER=protocol-%d-%d", os.Getpid(), time.Now().UnixNano())
 				child := startSleeper(t)
 				marked := startSleeper(t, marker)
@@ -163,7 +167,7 @@ func TestGuardianProtocol(t *testing.T) {
 				}
 			})
 			t.Run("a command split across writes, and several in one write, are read alike", func(t *testing.T) {
-				g := startTestGuardian(t, tinyOne)
+				g := startTestGuardian(t, forked)
 				marker := fmt.Sprintf("LOCKED_RUN_OWNER=split-%d-%d", os.Getpid(), time.Now().UnixNano())
 				child := startSleeper(t)
 				marked := startSleeper(t, marker)
@@ -189,18 +193,37 @@ func TestGuardianProtocol(t *testing.T) {
 	}
 }
 
-func startTestGuardian(t *testing.T, tinyOne bool) *guardian {
+func startTestGuardian(t *testing.T, forked bool) *guardian {
 	t.Helper()
 	g, err := startGuardian()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(g.close)
-	exe, _ := os.Readlink("/proc/" + strconv.Itoa(g.pid) + "/exe")
-	if isTiny := bytes.HasPrefix([]byte(exe), []byte("/memfd:lockedrun-guardian")); isTiny != tinyOne {
-		t.Fatalf("guardian executable %q, want its own program: %v", exe, tinyOne)
-	}
+	t.Cleanup(func() {
+		// Gone and reaped before the next test, which may count ours.
+		g.close()
+		g.mu.Lock()
+		wake := g.wake
+		for !g.gone {
+			g.mu.Unlock()
+			select {
+			case <-wake:
+			case <-time.After(5 * time.Second):
+				t.Errorf("guardian %d still there 5 s after SIGKILL", g.pid)
+				return
+			}
+			g.mu.Lock()
+			wake = g.wake
+		}
+		g.mu.Unlock()
+	})
 	waitGuardian(t, g, "ready", func() bool { return g.ready })
+	// A forked guardian names itself before it says it is ready; one
+	// started anew is named after the file it runs.
+	comm, _ := os.ReadFile("/proc/" + strconv.Itoa(g.pid) + "/comm")
+	if isForked := string(comm) == "lockedrun-guard\n"; isForked != forked {
+		t.Fatalf("guardian's comm %q: forked %v, want %v", comm, isForked, forked)
+	}
 	return g
 }
 
