@@ -77,9 +77,17 @@ func forkGuardian(ctl, rep *os.File) (int, error) {
 	guardianRegion.Lock()
 	defer guardianRegion.Unlock()
 	if guardianRegion.mem == nil {
-		mem, err := unix.Mmap(-1, 0, guardianRegionSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		// Between two inaccessible pages, so that the kernel never merges
+		// it with a mapping of the runtime's: that one would be copied by
+		// every fork too.
+		const page = 4096
+		mem, err := unix.Mmap(-1, 0, guardianRegionSize+2*page, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 		if err != nil {
 			return 0, os.NewSyscallError("mmap", err)
+		}
+		mem = mem[page : page+guardianRegionSize]
+		if err := unix.Mprotect(mem, unix.PROT_READ|unix.PROT_WRITE); err != nil {
+			return 0, os.NewSyscallError("mprotect", err)
 		}
 		guardianRegion.mem = mem
 	}
