@@ -268,6 +268,24 @@ renamed:
 	JLT	exit // no witness: forkGuardian's caller starts locked-run instead
 	MOVQ	AX, SIGFD(R15)
 
+	// ppoll once without waiting: were it refused (a seccomp policy), the
+	// loop below would spin; refused now, locked-run is started instead.
+	MOVL	$3, POLLFDS(R15)
+	MOVW	$1, (POLLFDS+4)(R15)
+	MOVL	AX, (POLLFDS+8)(R15)
+	MOVW	$1, (POLLFDS+12)(R15)
+	MOVQ	$0, TIMEOUT(R15)
+	MOVQ	$0, (TIMEOUT+8)(R15)
+	LEAQ	POLLFDS(R15), DI
+	MOVQ	$2, SI
+	LEAQ	TIMEOUT(R15), DX
+	XORQ	R10, R10
+	XORQ	R8, R8
+	MOVQ	$271, AX // ppoll
+	SYSCALL
+	CMPQ	AX, $0
+	JLT	exit
+
 	// Ready.
 	MOVB	$0, SCRATCH(R15)
 	MOVQ	$4, DI
