@@ -143,7 +143,7 @@ bench: deps
 # other lock tools (built by you) the same way, in the rounds of `-t T --
 # true`, after creating BENCH_PEER_TABLES="table:key,..." (BENCHMARKS.md).
 bench-paired: deps
-	LOCKED_RUN_TEST_NORACE=1 LOCKED_RUN_BENCH_BINARIES="$(BENCH_BINARIES)" LOCKED_RUN_BENCH_PEERS="$(BENCH_PEERS)" LOCKED_RUN_BENCH_PEER_TABLES="$(BENCH_PEER_TABLES)" $(GO) test -count=1 -run '^$$' -bench '^BenchmarkPaired$$' -benchtime 1x -timeout 10m ./integration
+	LOCKED_RUN_TEST_NORACE=1 LOCKED_RUN_BENCH_PAIRS="$(BENCH_PAIRS)" LOCKED_RUN_BENCH_BINARIES="$(BENCH_BINARIES)" LOCKED_RUN_BENCH_PEERS="$(BENCH_PEERS)" LOCKED_RUN_BENCH_PEER_TABLES="$(BENCH_PEER_TABLES)" $(GO) test -count=1 -run '^$$' -bench '^BenchmarkPaired$$' -benchtime 1x -timeout 10m ./integration
 
 # bench-notemplate is bench-paired with one more build: locked-run against a
 # copy of urfave/cli whose help printer does not use text/template (it

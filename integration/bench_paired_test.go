@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -91,7 +92,17 @@ func BenchmarkPaired(b *testing.B) {
 		{"-t T -- true, AWS_CA_BUNDLE set", caenv, []string{"-t", table, "-k", "paired", "--", "true"}},
 	}
 	flockArgs := []string{filepath.Join(dir, "flock"), "true"}
-	const warm, pairs = 1, 30
+	const warm = 1
+	// LOCKED_RUN_BENCH_PAIRS: more pairs for an A/B whose difference is
+	// smaller than 30 pairs' spread (about ±0.1× flock on a quiet machine).
+	pairs := 30
+	if v := os.Getenv("LOCKED_RUN_BENCH_PAIRS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("LOCKED_RUN_BENCH_PAIRS=%q: want a number of pairs", v)
+		}
+		pairs = n
+	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	benchFigure(b, "paired: %d pairs after %d warm-ups, each build run from %d copies of its file in turn, load average %s at the start", pairs, warm*pairCopies, pairCopies, strings.Join(strings.Fields(string(load))[:3], " "))
 	for _, bin := range bins {
