@@ -54,7 +54,8 @@ const (
 
 // guardian is locked-run's side of it.
 type guardian struct {
-	pid int
+	pid  int
+	proc *os.Process // signals it through a pidfd: never another process that got its pid
 	// ctl carries commands to the guardian (a socket); its end of file is
 	// our death. Closed once the guardian is reaped.
 	ctl *os.File
@@ -96,7 +97,7 @@ func startGuardian() (*guardian, error) {
 		proc, _ := os.FindProcess(pid) // cannot fail on Unix
 		var b [1]byte
 		if n, _ := repR.Read(b[:]); n == 1 && b[0] == 0 {
-			return watchGuardian(pid, ctl, repR, proc.Wait, true), nil
+			return watchGuardian(proc, ctl, repR, proc.Wait, true), nil
 		}
 		proc.Wait() //nolint:errcheck // it is gone either way
 		ctl.Close()
@@ -120,7 +121,7 @@ func startGuardian() (*guardian, error) {
 		if err = startDeferring(cmd, proctree.Deferred); err == nil {
 			ctlR.Close()
 			repW.Close()
-			return watchGuardian(cmd.Process.Pid, ctl, repR, func() (*os.ProcessState, error) {
+			return watchGuardian(cmd.Process, ctl, repR, func() (*os.ProcessState, error) {
 				err := cmd.Wait()
 				return cmd.ProcessState, err
 			}, false), nil
@@ -147,11 +148,11 @@ func guardianFiles() (ctl, ctlR, repR, repW *os.File, err error) {
 	return ctl, ctlR, repR, repW, nil
 }
 
-// watchGuardian returns the guardian pid, whose control socket is ctl and
+// watchGuardian returns the guardian proc, whose control socket is ctl and
 // reports come on repR (its ready report already read if ready), and
 // starts the goroutine that reads its reports and then reaps it with wait.
-func watchGuardian(pid int, ctl, repR *os.File, wait func() (*os.ProcessState, error), ready bool) *guardian {
-	g := &guardian{pid: pid, ctl: ctl, ready: ready, wake: make(chan struct{})}
+func watchGuardian(proc *os.Process, ctl, repR *os.File, wait func() (*os.ProcessState, error), ready bool) *guardian {
+	g := &guardian{pid: proc.Pid, proc: proc, ctl: ctl, ready: ready, wake: make(chan struct{})}
 	go func() {
 		buf := make([]byte, 64)
 		for {
@@ -428,9 +429,10 @@ func (g *guardian) watch() {
 // guardian holds nothing that needs cleaning up. It does not wait for the
 // guardian to be reaped (its goroutine does that); the control socket stays
 // open until then, so the guardian can never take our end of it for our
-// death and act on a tree whose pids may be reused by then.
+// death and act on a tree whose pids may be reused by then. Once it is
+// reaped, close signals nothing (os.Process knows it finished).
 func (g *guardian) close() {
-	syscall.Kill(g.pid, syscall.SIGKILL) //nolint:errcheck // it may have died already
+	g.proc.Kill() //nolint:errcheck // it may have died already
 }
 
 // waitStatus returns the wait status in state, if Wait got one.

@@ -21,16 +21,16 @@ import (
 // start, on the two CPUs that our start and the lock's requests need. On
 // linux/amd64 the guardian is instead this process forked, running
 // guardian_linux_amd64.s and nothing else: the fork, and the guardian's
-// whole life, cost a few system calls. `-t T -- true` went from 5.0× to
-// 4.6× flock with it, `--local -- true` from 2.9× to 2.7× (BENCHMARKS.md,
+// whole life, cost a few system calls. `-t T -- true` went from 4.9× to
+// 4.5× flock with it, `--local -- true` from 2.9× to 2.6× (BENCHMARKS.md,
 // seventh pass).
 //
 // A plain fork of a Go program is slow: every page the runtime writes
 // afterwards is shared with the child and must be copied first, with a TLB
 // flush on the other CPU (measured: a run 0.3× flock slower than with the
 // exec'd guardian). So the parent first marks every writable mapping but
-// the process stack and the guardian's region MADV_DONTFORK: the fork
-// copies almost nothing, and the parent's next writes find no page shared.
+// the few the guardian needs MADV_DONTFORK (dontFork): the fork copies
+// almost nothing, and the parent's next writes find no page shared.
 // Where the fork cannot be made, or the guardian dies before it says it is
 // ready, the guardian is locked-run again, as on every other platform.
 //
