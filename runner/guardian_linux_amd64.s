@@ -90,6 +90,37 @@
 #define DENTS 0x6000
 #define DENTSCAP 0x8000
 
+// reg = fcntl(the descriptor at param, F_DUPFD_CLOEXEC, 5); exit on a
+// failure. Clobbers AX, DX, SI, DI, CX, R11.
+#define DUPABOVE(param, reg) \
+	MOVQ	param(R15), DI; \
+	MOVQ	$1030, SI; \
+	MOVQ	$5, DX; \
+	MOVQ	$72, AX; \
+	SYSCALL; \
+	CMPQ	AX, $0xfffffffffffff001; \
+	JCC	exit; \
+	MOVQ	AX, reg
+
+// dup3(reg, fd, 0); exit on a failure. Clobbers AX, DX, SI, DI, CX, R11.
+#define DUPTO(reg, fd) \
+	MOVQ	reg, DI; \
+	MOVQ	fd, SI; \
+	XORQ	DX, DX; \
+	MOVQ	$292, AX; \
+	SYSCALL; \
+	CMPQ	AX, $0xfffffffffffff001; \
+	JCC	exit
+
+// Stores the 24 bytes a, b, c (little-endian words) at DI. Clobbers AX.
+#define PUT24(a, b, c) \
+	MOVQ	a, AX; \
+	MOVQ	AX, 0(DI); \
+	MOVQ	b, AX; \
+	MOVQ	AX, 8(DI); \
+	MOVQ	c, AX; \
+	MOVQ	AX, 16(DI)
+
 // AX = CLOCK_MONOTONIC in nanoseconds. Clobbers DI, SI, CX, R11.
 #define NOWNS \
 	MOVQ	$1, DI; \
@@ -133,56 +164,14 @@ child:
 	// nothing else of the parent's (a pipe held open here would keep a
 	// reader of locked-run's output waiting). First the three sources to 5
 	// and above, so that placing one cannot overwrite another.
-	MOVQ	PARAM_NULL(R15), DI
-	MOVQ	$1030, SI // F_DUPFD_CLOEXEC
-	MOVQ	$5, DX
-	MOVQ	$72, AX // fcntl
-	SYSCALL
-	CMPQ	AX, $0xfffffffffffff001
-	JCC	exit
-	MOVQ	AX, R12
-	MOVQ	PARAM_CTL(R15), DI
-	MOVQ	$1030, SI
-	MOVQ	$5, DX
-	MOVQ	$72, AX
-	SYSCALL
-	CMPQ	AX, $0xfffffffffffff001
-	JCC	exit
-	MOVQ	AX, R13
-	MOVQ	PARAM_REP(R15), DI
-	MOVQ	$1030, SI
-	MOVQ	$5, DX
-	MOVQ	$72, AX
-	SYSCALL
-	CMPQ	AX, $0xfffffffffffff001
-	JCC	exit
-	MOVQ	AX, R14
-	XORQ	SI, SI
-placenull:
-	// dup3(null, 0..2, 0)
-	MOVQ	R12, DI
-	XORQ	DX, DX
-	MOVQ	$292, AX // dup3
-	SYSCALL
-	CMPQ	AX, $0xfffffffffffff001
-	JCC	exit
-	INCQ	SI
-	CMPQ	SI, $3
-	JLT	placenull
-	MOVQ	R13, DI
-	MOVQ	$3, SI
-	XORQ	DX, DX
-	MOVQ	$292, AX
-	SYSCALL
-	CMPQ	AX, $0xfffffffffffff001
-	JCC	exit
-	MOVQ	R14, DI
-	MOVQ	$4, SI
-	XORQ	DX, DX
-	MOVQ	$292, AX
-	SYSCALL
-	CMPQ	AX, $0xfffffffffffff001
-	JCC	exit
+	DUPABOVE(PARAM_NULL, R12)
+	DUPABOVE(PARAM_CTL, R13)
+	DUPABOVE(PARAM_REP, R14)
+	DUPTO(R12, $0)
+	DUPTO(R12, $1)
+	DUPTO(R12, $2)
+	DUPTO(R13, $3)
+	DUPTO(R14, $4)
 	// close_range(5, ~0, 0); before Linux 5.9, one close at a time.
 	MOVQ	$5, DI
 	MOVQ	$-1, SI
@@ -217,22 +206,12 @@ closed:
 	CMPQ	PARAM_ARGSLEN(R15), $25
 	JLT	argsdone
 	MOVQ	PARAM_ARGS(R15), DI
-	MOVQ	$0x757264656b636f6c, AX // "lockedru"
-	MOVQ	AX, 0(DI)
-	MOVQ	$0x6964726175672d6e, AX // "n-guardi"
-	MOVQ	AX, 8(DI)
-	MOVQ	$0x6472617567006e61, AX // "an\0guard"
-	MOVQ	AX, 16(DI)
+	PUT24($0x757264656b636f6c, $0x6964726175672d6e, $0x6472617567006e61) // "lockedrun-guardian\0guard"
 argsdone:
-	CMPQ	PARAM_ENVLEN(R15), $21
+	CMPQ	PARAM_ENVLEN(R15), $24
 	JLT	renamed
 	MOVQ	PARAM_ENV(R15), DI
-	MOVQ	$0x525f44454b434f4c, AX // "LOCKED_R"
-	MOVQ	AX, 0(DI)
-	MOVQ	$0x44524155475f4e55, AX // "UN_GUARD"
-	MOVQ	AX, 8(DI)
-	MOVL	$0x3d4e4149, AX // "IAN="
-	MOVL	AX, 16(DI)
+	PUT24($0x525f44454b434f4c, $0x44524155475f4e55, $0x000000003d4e4149) // "LOCKED_RUN_GUARDIAN=\0\0\0\0"
 renamed:
 
 	// The name in ps -o comm and pkill's default match: "lockedrun-guard".
