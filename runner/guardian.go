@@ -20,8 +20,10 @@ import (
 	"github.com/locked-run/locked-run/internal/proctree"
 )
 
-// The guardian is a second copy of this program, started beside the child
-// (in the same process group, not in the child's tree). It has two jobs:
+// The guardian is a process of ours started beside the child (in the same
+// process group, not in the child's tree): on linux/amd64 this process
+// forked, running code of its own (guardian_linux_amd64.go), elsewhere a
+// second copy of this program. It has two jobs:
 //
 //   - When locked-run dies without a chance to clean up (SIGKILL, the OOM
 //     killer), it learns so from the end of a pipe that only locked-run held
@@ -285,8 +287,10 @@ type Guardian struct {
 // would reach the child and not the witness, and be passed on a second
 // time).
 //
-// Go's fork (vfork) blocks the calling thread until the new process has
-// executed its program, and where process creation is slow (the
+// Starting it blocks: the forked guardian is waited for until it says it
+// is ready, and Go's fork for a copy of this program (vfork) blocks the
+// calling thread until the new process has executed it. Where process
+// creation is slow (the
 // paravirtualised 2-core machine the benchmarks run on now, where it takes
 // 1.5 ms) that block is better spent on another thread while this one
 // checks options, loads the AWS configuration and takes the lock: a run

@@ -99,10 +99,11 @@ func forkGuardian(ctl, rep *os.File) (int, error) {
 	defer null.Close()
 	le := binary.LittleEndian
 	le.PutUint64(mem[paramNull:], uint64(null.Fd()))
-	le.PutUint64(mem[paramCtl:], uint64(ctl.Fd()))
+	ctlFd := uint64(ctl.Fd())
 	if breakForkedGuardian {
-		le.PutUint64(mem[paramCtl:], ^uint64(0))
+		ctlFd = ^uint64(0) // no such descriptor: the guardian exits at once
 	}
+	le.PutUint64(mem[paramCtl:], ctlFd)
 	le.PutUint64(mem[paramRep:], uint64(rep.Fd()))
 	for i, v := range stackStrings() {
 		le.PutUint64(mem[paramArgs+8*i:], uint64(v))

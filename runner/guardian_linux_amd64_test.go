@@ -202,20 +202,7 @@ func startTestGuardian(t *testing.T, forked bool) *guardian {
 	t.Cleanup(func() {
 		// Gone and reaped before the next test, which may count ours.
 		g.close()
-		g.mu.Lock()
-		wake := g.wake
-		for !g.gone {
-			g.mu.Unlock()
-			select {
-			case <-wake:
-			case <-time.After(5 * time.Second):
-				t.Errorf("guardian %d still there 5 s after SIGKILL", g.pid)
-				return
-			}
-			g.mu.Lock()
-			wake = g.wake
-		}
-		g.mu.Unlock()
+		waitGuardian(t, g, "its exit after SIGKILL", func() bool { return g.gone })
 	})
 	waitGuardian(t, g, "ready", func() bool { return g.ready })
 	// A forked guardian names itself before it says it is ready; one
