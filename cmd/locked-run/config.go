@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/locked-run/locked-run/internal/startup"
 	"github.com/locked-run/locked-run/lock"
 )
 
@@ -188,6 +189,8 @@ type pendingClient struct {
 func loadClient(ctx context.Context, ao awsOptions, logger hclog.Logger) *pendingClient {
 	p := &pendingClient{done: make(chan struct{})}
 	go func() {
+		// The configuration's loading is a deep stack (16 KiB).
+		startup.Grow()
 		defer close(p.done)
 		p.client, p.err = dynamoClient(ctx, ao, logger)
 	}()

@@ -7,6 +7,11 @@
 // See the README for options, exit codes and the lock's guarantees.
 package main
 
-import "os"
+import (
+	"os"
+
+	// First of the program's packages to initialise: see its doc.
+	_ "github.com/locked-run/locked-run/internal/startup"
+)
 
 func main() { os.Exit(run(os.Args, os.Stderr)) }

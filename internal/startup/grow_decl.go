@@ -1,0 +1,6 @@
+//go:build amd64 || arm64
+
+package startup
+
+// growStack is in grow.s.
+func growStack()
