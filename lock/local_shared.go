@@ -247,7 +247,7 @@ func (l *Local) tryShared(ctx context.Context, key string, opts AcquireOptions) 
 		held.giveBack()
 		return nil, Record{}, err
 	}
-	lease, err := l.register(key, path, f, slot, held, opts)
+	lease, err := l.register(ctx, key, path, f, slot, held, opts)
 	lockedFiles{mu}.giveBack()
 	if err != nil {
 		held.giveBack()
@@ -295,11 +295,43 @@ func (l *Local) lockTokens(ctx context.Context, path string) (*os.File, error) {
 	}
 }
 
+// localHolderCreated, when not nil, is called by register between creating
+// the holder file at path and locking it: tests use it to read the file
+// in that moment, as another run or `status` may.
+var localHolderCreated func(path string)
+
+// holderLockPatience bounds how long register waits for the lock on the
+// holder file it has just created.
+const holderLockPatience = 2 * time.Second
+
+// lockNewHolderFile takes LOCK_EX on the holder file register has just
+// created. Nobody else holds a lock on it for long: every run and `status`
+// that reads the holders (liveHoldersIn) takes LOCK_SH on each holder file
+// for the few system calls of reading it, and may have found this one
+// between its creation and this lock. So a lock held by someone else is
+// tried again, for up to holderLockPatience, before it is an error.
+func (l *Local) lockNewHolderFile(ctx context.Context, hf *os.File) error {
+	pause := 100 * time.Microsecond
+	deadline := time.Now().Add(holderLockPatience)
+	for {
+		err := unix.Flock(int(hf.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EWOULDBLOCK) || !time.Now().Before(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(pause*2, 10*time.Millisecond)
+	}
+}
+
 // register makes this run a shared holder of key, under the tokens mutex:
 // it checks the N of the live holders again (a run of another N may have
 // registered since), counts the fencing counter in f up and creates this
 // holder's file. On error the caller gives back what it holds.
-func (l *Local) register(key, path string, f *os.File, slot watched, held lockedFiles, opts AcquireOptions) (*Lease, error) {
+func (l *Local) register(ctx context.Context, key, path string, f *os.File, slot watched, held lockedFiles, opts AcquireOptions) (*Lease, error) {
 	names, err := l.names()
 	if err != nil {
 		return nil, err
@@ -341,7 +373,10 @@ func (l *Local) register(key, path string, f *os.File, slot watched, held locked
 			return fail(fmt.Errorf("create holder file: %w", err))
 		}
 	}
-	if err := unix.Flock(int(hf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if localHolderCreated != nil {
+		localHolderCreated(hp)
+	}
+	if err := l.lockNewHolderFile(ctx, hf); err != nil {
 		return fail(fmt.Errorf("lock holder file: %w", err))
 	}
 	if err := writeLocalFile(hf, rec); err != nil {

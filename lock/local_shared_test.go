@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // envLocalMode says how a "semaphore" child takes the key: "exclusive",
@@ -374,6 +376,43 @@ func TestLocalShared(t *testing.T) {
 				t.Fatalf("slots of N 2 after the failed run: %v", err)
 			}
 			defer l.Release(context.Background())
+		}
+	})
+
+	t.Run("a reader of the holders in the moment a holder file is created does not fail the run", func(t *testing.T) {
+		dir := t.TempDir()
+		l := newTestLocal(t, dir)
+		read := make(chan struct{})
+		localHolderCreated = func(path string) {
+			// What liveHoldersIn of another run or of `status` does
+			// when it lists the directory right after the creation:
+			// LOCK_SH on the file while it reads it (here 30 ms).
+			localHolderCreated = nil
+			f, err := os.Open(path)
+			if err != nil {
+				t.Errorf("open the new holder file: %v", err)
+				close(read)
+				return
+			}
+			if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+				t.Errorf("LOCK_SH on the new holder file: %v", err)
+			}
+			go func() {
+				defer close(read)
+				time.Sleep(30 * time.Millisecond)
+				f.Close()
+			}()
+		}
+		t.Cleanup(func() { localHolderCreated = nil })
+		lease, err := tryAcquire(l, "k", AcquireOptions{MaxHolders: 2})
+		<-read
+		if err != nil {
+			t.Fatalf("shared run while its holder file was being read: %v", err)
+		}
+		defer lease.Release(context.Background())
+		rec, err := l.Status(context.Background(), "k")
+		if err != nil || len(rec.Holders) != 1 || rec.Owner != lease.Owner() {
+			t.Fatalf("status = %+v, %v; want the run as the one holder", rec, err)
 		}
 	})
 
