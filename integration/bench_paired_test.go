@@ -37,7 +37,8 @@ import (
 // an older commit), so a before and an after are measured under the same
 // load. For each it prints, per scenario, the median wall-time ratio to
 // flock, the median CPU time (user+system, which load changes far less
-// than wall time); then, for --local and -t, the median time from the
+// than wall time) and the median page faults (where faults are dear, as
+// under a paravirtualised MMU, they are much of the time); then, for --local and -t, the median time from the
 // start to each of the run's milestones (timeline); then the peak RSS of a
 // holder and a waiter. The pairs of a build take turns among three copies
 // of its file (fileCopies says why). Other lock tools, built by whoever
@@ -123,21 +124,24 @@ func BenchmarkPaired(b *testing.B) {
 		}
 		ratios := make([][]float64, len(bins))
 		cpus := make([][]float64, len(bins))
-		var flockCPUs []float64
+		faults := make([][]float64, len(bins))
+		var flockCPUs, flockFaults []float64
 		for i := range pairs {
 			for j := range bins {
 				path := copies[j][i%len(copies[j])]
 				f, l := measurePair(b, (i+j)%2 == 0, flockArgs, sc.env, path, keyOf(sc.args, j)...)
 				ratios[j] = append(ratios[j], float64(l.wall)/float64(f.wall))
 				cpus[j] = append(cpus[j], ms(l.cpu))
+				faults[j] = append(faults[j], float64(l.faults))
 				flockCPUs = append(flockCPUs, ms(f.cpu))
+				flockFaults = append(flockFaults, float64(f.faults))
 			}
 		}
 		load, _ := os.ReadFile("/proc/loadavg")
 		for j, bin := range bins {
-			benchFigure(b, "paired %-10s %-34s %.2fx flock (pair ratios p25 %.2f, p75 %.2f); CPU %.2f ms (flock %.2f); load %s",
+			benchFigure(b, "paired %-10s %-34s %.2fx flock (pair ratios p25 %.2f, p75 %.2f); CPU %.2f ms (flock %.2f); page faults %.0f (flock %.0f); load %s",
 				bin.name, "`"+sc.name+"`:", median(ratios[j]), quantileF(ratios[j], 0.25), quantileF(ratios[j], 0.75),
-				median(cpus[j]), median(flockCPUs), strings.Fields(string(load))[0])
+				median(cpus[j]), median(flockCPUs), median(faults[j]), median(flockFaults), strings.Fields(string(load))[0])
 			b.ReportMetric(median(ratios[j]), strings.ReplaceAll(bin.name+" "+sc.name, " ", "_")+"/flock")
 		}
 	}
@@ -461,6 +465,7 @@ func buildVariant(b *testing.B, dir, name string, env []string, flags ...string)
 // run is what measure saw of one process.
 type run struct {
 	wall, cpu time.Duration
+	faults    int64 // page faults, minor and major, of it and the children it reaped
 }
 
 // measure runs a command to completion (a non-zero exit fails the
@@ -479,8 +484,9 @@ func measure(b *testing.B, env []string, name string, args ...string) run {
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	return run{
-		wall: wall,
-		cpu:  time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+		wall:   wall,
+		cpu:    time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+		faults: int64(ru.Minflt + ru.Majflt),
 	}
 }
 
