@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/locked-run/locked-run/internal/startup"
 )
 
 // A renewer keeps one DynamoDB lease alive. Its goroutine is started by
@@ -70,6 +72,9 @@ func (r *renewer) lostAt() time.Time { return r.lastSent.Add(r.d.timing.renewDea
 // suspended, the clock does not, so after a resume past the renew deadline
 // Lost closes within about suspendCheck rather than a heartbeat later.
 func (r *renewer) run(ctx context.Context) {
+	// A heartbeat is the AWS SDK's request path, a deep stack: grown once
+	// here rather than copied three times at the first one.
+	startup.Grow()
 	defer close(r.done)
 	wait := func() time.Duration {
 		return min(r.lastSent.Add(r.d.timing.Heartbeat).Sub(r.d.clock.Now()), suspendCheck)
