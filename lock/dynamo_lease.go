@@ -14,7 +14,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/locked-run/locked-run/internal/startup"
+	"github.com/locked-run/locked-run/internal/stack"
 )
 
 // A renewer keeps one DynamoDB lease alive. Its goroutine is started by
@@ -74,7 +74,7 @@ func (r *renewer) lostAt() time.Time { return r.lastSent.Add(r.d.timing.renewDea
 func (r *renewer) run(ctx context.Context) {
 	// A heartbeat is the AWS SDK's request path, a deep stack: grown once
 	// here rather than copied three times at the first one.
-	startup.Grow()
+	stack.Grow()
 	defer close(r.done)
 	wait := func() time.Duration {
 		return min(r.lastSent.Add(r.d.timing.Heartbeat).Sub(r.d.clock.Now()), suspendCheck)

@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 
-	"github.com/locked-run/locked-run/internal/startup"
+	"github.com/locked-run/locked-run/internal/stack"
 	"github.com/locked-run/locked-run/lock"
 )
 
@@ -190,7 +190,7 @@ func loadClient(ctx context.Context, ao awsOptions, logger hclog.Logger) *pendin
 	p := &pendingClient{done: make(chan struct{})}
 	go func() {
 		// The configuration's loading is a deep stack (16 KiB).
-		startup.Grow()
+		stack.Grow()
 		defer close(p.done)
 		p.client, p.err = dynamoClient(ctx, ao, logger)
 	}()

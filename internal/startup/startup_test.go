@@ -1,11 +1,11 @@
 package startup_test
 
 import (
+	"os/exec"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
-	"unsafe"
-
-	"github.com/locked-run/locked-run/internal/startup"
 )
 
 func TestMemoryProfilingIsOff(t *testing.T) {
@@ -14,41 +14,32 @@ func TestMemoryProfilingIsOff(t *testing.T) {
 	}
 }
 
-// deep recurses n times on frames of about 160 bytes.
-//
-//go:noinline
-func deep(n int) byte {
-	var pad [128]byte
-	pad[n%len(pad)] = byte(n)
-	if n == 0 {
-		return pad[0]
+// TestOnlyTheCommandImportsIt checks that no package but the command
+// depends on internal/startup: its init changes the whole program, which
+// a program that imports lock as a library must not get.
+func TestOnlyTheCommandImportsIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
 	}
-	return deep(n-1) + pad[(n*7)%len(pad)]
-}
-
-// stackMoves reports whether a call about 16 KiB deep, made on a new
-// goroutine after grow, moved the goroutine's stack: the address of a
-// local variable, taken again after the call, is on the new stack.
-func stackMoves(grow func()) bool {
-	moved := make(chan bool)
-	go func() {
-		grow()
-		var x byte
-		before := uintptr(unsafe.Pointer(&x))
-		deep(100)
-		moved <- uintptr(unsafe.Pointer(&x)) != before
-	}()
-	return <-moved
-}
-
-func TestGrowMakesRoomForADeepCall(t *testing.T) {
-	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
-		t.Skipf("Grow does nothing on %s", runtime.GOARCH)
+	out, err := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "../../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
 	}
-	if !stackMoves(func() {}) {
-		t.Fatal("a deep call on a new goroutine did not move its stack: the test cannot see a copy")
+	const self = "github.com/locked-run/locked-run/internal/startup"
+	seen := false
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) == 0 || !slices.Contains(f[1:], self) {
+			continue
+		}
+		switch f[0] {
+		case "github.com/locked-run/locked-run/cmd/locked-run":
+			seen = true
+		default:
+			t.Errorf("%s depends on internal/startup; only the command may", f[0])
+		}
 	}
-	if stackMoves(startup.Grow) {
-		t.Error("after Grow, a deep call still moved the goroutine's stack")
+	if !seen {
+		t.Error("the command does not depend on internal/startup")
 	}
 }

@@ -1,6 +1,6 @@
 //go:build amd64 || arm64
 
-package startup
+package stack
 
 // growStack is in grow.s.
 func growStack()
