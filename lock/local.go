@@ -284,6 +284,7 @@ func (l *Local) Acquire(ctx context.Context, key string, opts AcquireOptions) (*
 		waiting      bool
 		nextProgress time.Time
 		pause        = localPollMin
+		unknownSince time.Time
 	)
 	for {
 		var (
@@ -311,10 +312,29 @@ func (l *Local) Acquire(ctx context.Context, key string, opts AcquireOptions) (*
 			continue
 		}
 		busy.Key = key
+		now := l.clock.Now()
+		if busy.Owner == unknownOwner {
+			// Held by nobody we can name yet: a run between its flock
+			// and its record or registration, or a reader (status,
+			// list, another run's look at the holders) holding LOCK_SH
+			// for the few system calls of its look. Each lasts a
+			// moment; a --no-wait run must not fail on one, nor a
+			// waiter's first line name nobody. Look again first.
+			if unknownSince.IsZero() {
+				unknownSince = now
+			}
+			if now.Sub(unknownSince) < unknownPatience {
+				if err := sleep(ctx, l.clock, time.Millisecond); err != nil {
+					return nil, fmt.Errorf("acquire %q: %w", key, err)
+				}
+				continue
+			}
+		} else {
+			unknownSince = time.Time{}
+		}
 		if opts.NoWait {
 			return nil, &HeldError{Key: key, Holder: busy}
 		}
-		now := l.clock.Now()
 		if !waiting {
 			start = now
 		}
@@ -376,10 +396,21 @@ func (l *Local) tryExclusive(key string, opts AcquireOptions) (*Lease, Record, e
 		return nil, Record{}, err
 	}
 	if !rec.Held() {
-		rec = Record{Key: key, Owner: "unknown", Token: holder.Token}
+		rec = Record{Key: key, Owner: unknownOwner, Token: holder.Token}
 	}
 	return nil, rec, nil
 }
+
+// unknownOwner is the owner of a record of a key whose flock is held by
+// nobody we can name: see unknownPatience.
+const unknownOwner = "unknown"
+
+// unknownPatience is how long Acquire looks again, every millisecond,
+// while the key is held by nobody it can name, before it reports the key
+// held (by "unknown") or starts waiting. Those moments last microseconds;
+// one that lasts this long is a holder of its own (another program's
+// flock, or a run stopped in that moment).
+const unknownPatience = 100 * time.Millisecond
 
 // localPollMin and localPollMax bound the pause between two tries of a
 // waiter. A released key is taken within localPollMax; a waiter costs at
@@ -597,7 +628,7 @@ func (l *Local) status(path string, names []string) (Record, error) {
 	case errors.Is(err, unix.EWOULDBLOCK):
 		if rec.Owner == "" {
 			// Taken a moment ago; the holder has not written its record yet.
-			rec.Owner = "unknown"
+			rec.Owner = unknownOwner
 		}
 		rec.Holders = []Record{rec}
 		return rec, nil

@@ -184,7 +184,7 @@ func (l *Local) tryShared(ctx context.Context, key string, opts AcquireOptions) 
 		rec := holder.record()
 		rec.Key = key
 		if rec.Owner == "" {
-			rec.Owner = "unknown"
+			rec.Owner = unknownOwner
 		}
 		rec.Holders = []Record{rec}
 		return nil, rec, nil
@@ -231,7 +231,7 @@ func (l *Local) tryShared(ctx context.Context, key string, opts AcquireOptions) 
 			held.giveBack()
 			if !others.Held() {
 				// Slots taken by holders not registered yet.
-				others = Record{Key: key, Owner: "unknown", Shared: true, MaxHolders: n}
+				others = Record{Key: key, Owner: unknownOwner, Shared: true, MaxHolders: n}
 				others.Holders = []Record{others}
 			}
 			return nil, others, nil

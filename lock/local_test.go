@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The test binary doubles as a child process for the cross-process tests,
@@ -174,6 +176,50 @@ func TestLocal(t *testing.T) {
 		}
 		if he.Holder.Owner != held.Owner() || he.Holder.Host != "testhost" || he.Holder.PID != os.Getpid() || he.Holder.Command != "make deploy" {
 			t.Fatalf("holder = %+v, want the lease's owner", he.Holder)
+		}
+	})
+
+	t.Run("no-wait is not refused by a look at the key", func(t *testing.T) {
+		l := newTestLocal(t, t.TempDir())
+		acquire(t, l, "deploy", AcquireOptions{}).Release(context.Background())
+		// What status, list and another run's look at the holders do
+		// to the lock file: LOCK_SH for a moment (here 30 ms).
+		look := func(hold time.Duration) <-chan struct{} {
+			f, err := os.Open(l.Path("deploy"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				time.Sleep(hold)
+				f.Close()
+			}()
+			return done
+		}
+		done := look(30 * time.Millisecond)
+		lease, err := l.Acquire(context.Background(), "deploy", AcquireOptions{NoWait: true})
+		<-done
+		if err != nil {
+			t.Fatalf("no-wait during a look at the key: %v", err)
+		}
+		lease.Release(context.Background())
+		// A LOCK_SH that stays (another program's flock -s) is a holder:
+		// refused once the patience is over, naming nobody.
+		done = look(time.Second)
+		began := time.Now()
+		_, err = l.Acquire(context.Background(), "deploy", AcquireOptions{NoWait: true})
+		took := time.Since(began)
+		<-done
+		var he *HeldError
+		if !errors.As(err, &he) || he.Holder.Owner != unknownOwner {
+			t.Fatalf("no-wait under a lasting LOCK_SH: %v, want held by %q", err, unknownOwner)
+		}
+		if took < unknownPatience || took > unknownPatience+500*time.Millisecond {
+			t.Errorf("no-wait under a lasting LOCK_SH took %v, want about %v", took, unknownPatience)
 		}
 	})
 
