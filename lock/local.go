@@ -313,13 +313,15 @@ func (l *Local) Acquire(ctx context.Context, key string, opts AcquireOptions) (*
 		}
 		busy.Key = key
 		now := l.clock.Now()
-		if busy.Owner == unknownOwner {
-			// Held by nobody we can name yet: a run between its flock
-			// and its record or registration, or a reader (status,
-			// list, another run's look at the holders) holding LOCK_SH
-			// for the few system calls of its look. Each lasts a
-			// moment; a --no-wait run must not fail on one, nor a
-			// waiter's first line name nobody. Look again first.
+		if busy.Owner == unknownOwner || l.holderGone(busy) {
+			// Held by nobody we can name yet (or by a holder whose
+			// process is gone: its record outlives it when it is
+			// killed): a run between its flock and its record or
+			// registration, or a reader (status, list, another run's
+			// look at the holders) holding LOCK_SH for the few system
+			// calls of its look. Each lasts a moment; a --no-wait run
+			// must not fail on one, nor a waiter's first line name
+			// nobody. Look again first.
 			if unknownSince.IsZero() {
 				unknownSince = now
 			}
@@ -399,6 +401,18 @@ func (l *Local) tryExclusive(key string, opts AcquireOptions) (*Lease, Record, e
 		rec = Record{Key: key, Owner: unknownOwner, Token: holder.Token}
 	}
 	return nil, rec, nil
+}
+
+// holderGone reports whether rec names an exclusive holder on this host
+// whose process no longer exists: its record stayed in the lock file
+// because it was killed, and the flock that made the key look held is
+// someone else's, for a moment. A holder in another PID namespace also
+// looks gone; after unknownPatience it is reported as it is.
+func (l *Local) holderGone(rec Record) bool {
+	if rec.Shared || rec.PID <= 0 || rec.Host == "" || rec.Host != l.id.Host {
+		return false
+	}
+	return errors.Is(unix.Kill(rec.PID, 0), unix.ESRCH)
 }
 
 // unknownOwner is the owner of a record of a key whose flock is held by

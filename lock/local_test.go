@@ -207,6 +207,29 @@ func TestLocal(t *testing.T) {
 			t.Fatalf("no-wait during a look at the key: %v", err)
 		}
 		lease.Release(context.Background())
+		// The same with the record of a holder that was killed still in
+		// the file: its process is gone, so the look is only a look.
+		gone := exec.Command("true")
+		if err := gone.Run(); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(l.Path("deploy"), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := localFile{Schema: localSchema, Key: "deploy", Owner: "testhost-" + strconv.Itoa(gone.Process.Pid) + "-0badc0de",
+			Host: "testhost", PID: gone.Process.Pid, Token: lease.Token()}
+		if err := writeLocalFile(f, dead); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		done = look(30 * time.Millisecond)
+		lease, err = l.Acquire(context.Background(), "deploy", AcquireOptions{NoWait: true})
+		<-done
+		if err != nil {
+			t.Fatalf("no-wait during a look at a key whose holder was killed: %v", err)
+		}
+		lease.Release(context.Background())
 		// A LOCK_SH that stays (another program's flock -s) is a holder:
 		// refused once the patience is over, naming nobody.
 		done = look(time.Second)
