@@ -312,16 +312,14 @@ const holderLockPatience = 2 * time.Second
 // tried again, for up to holderLockPatience, before it is an error.
 func (l *Local) lockNewHolderFile(ctx context.Context, hf *os.File) error {
 	pause := 100 * time.Microsecond
-	deadline := time.Now().Add(holderLockPatience)
+	deadline := l.clock.Now().Add(holderLockPatience)
 	for {
 		err := unix.Flock(int(hf.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if !errors.Is(err, unix.EWOULDBLOCK) || !time.Now().Before(deadline) {
+		if !errors.Is(err, unix.EWOULDBLOCK) || !l.clock.Now().Before(deadline) {
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pause):
+		if err := sleep(ctx, l.clock, pause); err != nil {
+			return err
 		}
 		pause = min(pause*2, 10*time.Millisecond)
 	}
