@@ -38,9 +38,9 @@ import (
 // load. For each it prints, per scenario, the median wall-time ratio to
 // flock, the median CPU time (user+system, which load changes far less
 // than wall time) and the median page faults (where faults are dear, as
-// under a paravirtualised MMU, they are much of the time); then, for --local and -t, the median time from the
-// start to each of the run's milestones (timeline); then the peak RSS of a
-// holder and a waiter. The pairs of a build take turns among three copies
+// under a paravirtualised MMU, they are much of the time); then, for
+// --local and -t, the median time from the start to each of the run's
+// milestones (timeline); then the peak RSS of a holder and a waiter. The pairs of a build take turns among three copies
 // of its file (fileCopies says why). Other lock tools, built by whoever
 // measures, are paired in the same way with LOCKED_RUN_BENCH_PEERS
 // (peerPairs).

@@ -1062,37 +1062,46 @@ func framePackage(name string) string {
 }
 
 var (
-	initBeforeOnce sync.Once
-	initBefore     map[string]bool
+	initOrderOnce sync.Once
+	initOrderList []string
+	initOrderOut  string
 )
 
-// initBeforeEarly returns the packages of the binary under test that are
-// initialised before signals/early, the first to catch signals, as
-// GODEBUG=inittrace=1 lists them.
-func initBeforeEarly(t *testing.T) map[string]bool {
-	initBeforeOnce.Do(func() {
+// initOrder returns the packages of the binary under test in the order
+// they are initialised, as GODEBUG=inittrace=1 lists them (packages with
+// nothing to initialise are not listed), and that output.
+func initOrder(t *testing.T) ([]string, string) {
+	initOrderOnce.Do(func() {
 		cmd := exec.Command(binPath, "--version")
 		cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
 		out, err := cmd.CombinedOutput()
+		initOrderOut = string(out)
 		if err != nil {
 			t.Errorf("%s --version with inittrace: %v\n%s", binPath, err, out)
 			return
 		}
-		before := map[string]bool{}
-		for _, line := range strings.Split(string(out), "\n") {
-			f := strings.Fields(line)
-			if len(f) < 2 || f[0] != "init" {
-				continue
+		for line := range strings.Lines(initOrderOut) {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "init" {
+				initOrderList = append(initOrderList, f[1])
 			}
-			if f[1] == "github.com/locked-run/locked-run/signals/early" {
-				initBefore = before
-				return
-			}
-			before[f[1]] = true
 		}
-		t.Errorf("inittrace of %s does not list signals/early:\n%s", binPath, out)
 	})
-	return initBefore
+	return initOrderList, initOrderOut
+}
+
+// initBeforeEarly returns the packages of the binary under test that are
+// initialised before signals/early, the first to catch signals.
+func initBeforeEarly(t *testing.T) map[string]bool {
+	order, out := initOrder(t)
+	before := map[string]bool{}
+	for _, pkg := range order {
+		if pkg == "github.com/locked-run/locked-run/signals/early" {
+			return before
+		}
+		before[pkg] = true
+	}
+	t.Errorf("inittrace of %s does not list signals/early:\n%s", binPath, out)
+	return nil
 }
 
 // hangupCounts is the norm of the hangup scenarios. Without locked-run the

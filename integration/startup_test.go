@@ -2,8 +2,6 @@ package integration
 
 import (
 	"net"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -102,26 +100,17 @@ func TestLocalErrorsComeFirstWhileAWSConfigurationLoads(t *testing.T) {
 // initialised before any other of the program's or its dependencies'
 // packages: what it saves is spent by their initialisation.
 func TestStartupPackageInitialisesFirst(t *testing.T) {
-	cmd := exec.Command(binPath, "--version")
-	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("locked-run --version with inittrace: %v\n%s", err, out)
-	}
+	order, out := initOrder(t)
 	var before []string
-	for line := range strings.Lines(string(out)) {
-		f := strings.Fields(line)
-		if len(f) < 2 || f[0] != "init" {
-			continue
-		}
-		if f[1] == "github.com/locked-run/locked-run/internal/startup" {
+	for _, pkg := range order {
+		if pkg == "github.com/locked-run/locked-run/internal/startup" {
 			if len(before) > 0 {
 				t.Errorf("packages of the program or its dependencies initialised before internal/startup: %v", before)
 			}
 			return
 		}
-		if strings.Contains(f[1], ".") {
-			before = append(before, f[1])
+		if strings.Contains(pkg, ".") {
+			before = append(before, pkg)
 		}
 	}
 	t.Errorf("inittrace does not list internal/startup:\n%s", out)
