@@ -40,8 +40,9 @@ import (
 // than wall time) and the median page faults (where faults are dear, as
 // under a paravirtualised MMU, they are much of the time); then, for
 // --local and -t, the median time from the start to each of the run's
-// milestones (timeline); then the peak RSS of a holder and a waiter. The pairs of a build take turns among three copies
-// of its file (fileCopies says why). Other lock tools, built by whoever
+// milestones (timeline); then the peak RSS of a holder and a waiter. The
+// pairs of a build take turns among pairCopies copies of its file
+// (fileCopies says why). Other lock tools, built by whoever
 // measures, are paired in the same way with LOCKED_RUN_BENCH_PEERS
 // (peerPairs).
 //
@@ -350,8 +351,12 @@ func hasChild(pid int) bool {
 type binary struct{ name, path string }
 
 // pairCopies is how many copies of each build's file the paired runs take
-// turns with.
-const pairCopies = 3
+// turns with. Each copy's pages are read back into the page cache by its
+// first runs, and where they land moves every later run of that copy: six
+// copies of one binary, 40 pairs each, gave medians from 2.67x to 2.84x
+// flock for `--local -- true` (BENCHMARKS.md, ninth pass). With three, two
+// builds differed by up to 0.3x in a run and the other way in the next.
+const pairCopies = 6
 
 // fileCopies writes n copies of the file at path into dir, each dropped
 // from the page cache, and returns their paths.
