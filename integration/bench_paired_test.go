@@ -354,8 +354,8 @@ type binary struct{ name, path string }
 // turns with. Each copy's pages are read back into the page cache by its
 // first runs, and where they land moves every later run of that copy: six
 // copies of one binary, 40 pairs each, gave medians from 2.67x to 2.84x
-// flock for `--local -- true` (BENCHMARKS.md, ninth pass). With three, two
-// builds differed by up to 0.3x in a run and the other way in the next.
+// flock for `--local -- true` (BENCHMARKS.md, ninth pass). With three, a
+// build of the same code as the one beside it measured 3.15x against 2.87x.
 const pairCopies = 6
 
 // fileCopies writes n copies of the file at path into dir, each dropped

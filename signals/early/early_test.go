@@ -32,7 +32,7 @@ func TestSameAsTheirSources(t *testing.T) {
 // Once Caught has returned, each signal of Signals sent to this process
 // arrives on its channel; none stops or kills the process, as the default
 // action of each would (SIGQUIT: the runtime's goroutine dump).
-func TestWaitThenEverySignalIsCaught(t *testing.T) {
+func TestCaughtThenEverySignalArrives(t *testing.T) {
 	c, _ := caught()
 	if c == nil {
 		t.Fatal("Caught returned no channel")
